@@ -1,0 +1,454 @@
+/* openai_json.c — endpoint URL, request bodies and response parsing for the OpenAI backend. */
+#include "openai_json.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+#include "util/buf.h"
+
+#define OAI_DEFAULT_MAX_TOKENS 256
+#define OAI_BODY_EXCERPT 100 /* bytes of a non-JSON body quoted in the error */
+
+/* ---- small helpers -------------------------------------------------------------------- */
+
+static int ends_with(const char *s, size_t n, const char *suffix)
+{
+    size_t k = strlen(suffix);
+    return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+static void problem(oai_problem *why, const char *head, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void problem(oai_problem *why, const char *head, const char *fmt, ...)
+{
+    snprintf(why->head, sizeof why->head, "%s", head);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why->detail, sizeof why->detail, fmt, ap);
+    va_end(ap);
+}
+
+/* Bytes of the code point starting at s (n > 0 bytes left); see oai_utf8_codepoints. */
+static size_t utf8_step(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t want = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    size_t k = 1;
+    while (k < want && k < n && (s[k] & 0xC0) == 0x80) k++;
+    return k;
+}
+
+size_t oai_utf8_codepoints(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t count = 0;
+    for (size_t i = 0; i < n; count++) i += utf8_step(u + i, n - i);
+    return count;
+}
+
+size_t oai_cut_at_stop(const char *text, size_t len, char *const *until, size_t n_until)
+{
+    size_t cut = len;
+    for (size_t i = 0; i < n_until; i++) {
+        size_t k = until[i] ? strlen(until[i]) : 0;
+        if (k == 0 || k > cut) continue;
+        for (size_t at = 0; at + k <= cut; at++) { /* only an earlier hit matters */
+            if (text[at] == until[i][0] && memcmp(text + at, until[i], k) == 0) {
+                cut = at;
+                break;
+            }
+        }
+    }
+    return cut;
+}
+
+/* Copy up to max bytes of s, control characters as spaces, never splitting a code point. */
+static char *clean_excerpt(const char *s, size_t n, size_t max)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t end = 0;
+    while (end < n) {
+        size_t step = utf8_step(u + end, n - end);
+        if (end + step > max) break;
+        end += step;
+    }
+    char *out = xstrndup(s, end);
+    for (size_t i = 0; i < end; i++)
+        if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f) out[i] = ' ';
+    if (end < n) {
+        buf b = {0};
+        buf_puts(&b, out);
+        buf_puts(&b, "...");
+        free(out);
+        out = buf_steal(&b);
+    }
+    return out;
+}
+
+/* ---- endpoint URL ------------------------------------------------------------------- */
+
+char *oai_endpoint_url(const char *base_url, int chat, char *err, size_t errlen)
+{
+    size_t n = base_url ? strlen(base_url) : 0;
+    while (n > 0 && base_url[n - 1] == '/') n--;
+    if (n == 0) {
+        errf(err, errlen, "base_url is required (e.g. base_url=http://127.0.0.1:8000/v1)");
+        return NULL;
+    }
+    int is_chat = ends_with(base_url, n, "/chat/completions");
+    int is_cmpl = !is_chat && ends_with(base_url, n, "/completions");
+    if ((is_chat && !chat) || (is_cmpl && chat)) {
+        errf(err, errlen, "base_url %.*s is a %s endpoint but the backend is openai-%s",
+             (int)n, base_url, is_chat ? "chat" : "completions", chat ? "chat" : "completions");
+        return NULL;
+    }
+    buf url = {0};
+    buf_append(&url, base_url, n);
+    if (!is_chat && !is_cmpl) buf_puts(&url, chat ? "/chat/completions" : "/completions");
+    return buf_steal(&url);
+}
+
+/* ---- request bodies ----------------------------------------------------------------- */
+
+/* The body is built as '{' then "key":value pairs; '}' closes it. */
+static void put_key(buf *b, const char *key)
+{
+    if (b->len > 0 && b->data[b->len - 1] != '{') buf_putc(b, ',');
+    buf_json_string(b, key, strlen(key));
+    buf_putc(b, ':');
+}
+
+static void put_string(buf *b, const char *key, const char *s)
+{
+    put_key(b, key);
+    if (!s) s = "";
+    buf_json_string(b, s, strlen(s));
+}
+
+/* Shortest %g form that reads back to the same double. */
+static void put_number(buf *b, const char *key, double x)
+{
+    char tmp[40];
+    snprintf(tmp, sizeof tmp, "%.15g", x);
+    if (strtod(tmp, NULL) != x) snprintf(tmp, sizeof tmp, "%.17g", x);
+    put_key(b, key);
+    buf_puts(b, tmp);
+}
+
+/* "stop": the non-empty until strings; omitted when there are none. */
+static void put_stop(buf *b, const gen_args *g)
+{
+    int any = 0;
+    for (size_t i = 0; i < g->n_until; i++) {
+        if (!g->until[i] || !g->until[i][0]) continue;
+        if (!any) {
+            put_key(b, "stop");
+            buf_putc(b, '[');
+        } else {
+            buf_putc(b, ',');
+        }
+        buf_json_string(b, g->until[i], strlen(g->until[i]));
+        any = 1;
+    }
+    if (any) buf_putc(b, ']');
+}
+
+/* messages_json verbatim (checked to be a JSON array), or one user message. */
+static int put_messages(buf *b, const eval_request *r, char *err, size_t errlen)
+{
+    put_key(b, "messages");
+    if (!r->messages_json) {
+        buf_puts(b, "[{\"role\":\"user\",\"content\":");
+        buf_json_string(b, r->context ? r->context : "", r->context ? strlen(r->context) : 0);
+        buf_puts(b, "}]");
+        return 0;
+    }
+    cJSON *m = cJSON_Parse(r->messages_json);
+    int ok = cJSON_IsArray(m);
+    cJSON_Delete(m);
+    if (!ok) return errf(err, errlen, "messages_json is not a JSON array");
+    buf_puts(b, r->messages_json);
+    return 0;
+}
+
+static int put_generation(buf *b, const eval_request *r, char *err, size_t errlen)
+{
+    const gen_args *g = &r->gen;
+    if (!isfinite(g->temperature)) return errf(err, errlen, "temperature is not a finite number");
+    put_key(b, "max_tokens");
+    buf_printf(b, "%d", g->max_tokens > 0 ? g->max_tokens : OAI_DEFAULT_MAX_TOKENS);
+    put_number(b, "temperature", g->temperature);
+    put_stop(b, g);
+    if (g->top_p >= 0 && isfinite(g->top_p)) put_number(b, "top_p", g->top_p);
+    if (g->seed >= 0) {
+        put_key(b, "seed");
+        buf_printf(b, "%" PRId64, g->seed);
+    }
+    return 0;
+}
+
+/* prompt = context + continuation, echoed back with one logprob per token. */
+static void put_echo(buf *b, const eval_request *r)
+{
+    buf prompt = {0};
+    buf_puts(&prompt, r->context ? r->context : "");
+    if (r->kind == REQ_LOGLIKELIHOOD && r->continuation) buf_puts(&prompt, r->continuation);
+    put_key(b, "prompt");
+    buf_json_string(b, buf_str(&prompt), prompt.len);
+    buf_free(&prompt);
+    buf_puts(b, ",\"max_tokens\":1,\"temperature\":0,\"echo\":true,\"logprobs\":1");
+}
+
+char *oai_build_body(const eval_request *r, const char *model, int chat, char *err, size_t errlen)
+{
+    buf b = {0};
+    buf_putc(&b, '{');
+    put_string(&b, "model", model);
+    int rc = 0;
+    if (r->kind == REQ_GENERATE) {
+        if (chat) rc = put_messages(&b, r, err, errlen);
+        else put_string(&b, "prompt", r->context);
+        if (rc == 0) rc = put_generation(&b, r, err, errlen);
+    } else if (!chat && (r->kind == REQ_LOGLIKELIHOOD || r->kind == REQ_LOGLIKELIHOOD_ROLLING)) {
+        put_echo(&b, r);
+    } else {
+        rc = errf(err, errlen, "openai-%s cannot serve %s requests", chat ? "chat" : "completions",
+                  req_kind_name(r->kind));
+    }
+    if (rc != 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    buf_putc(&b, '}');
+    return buf_steal(&b);
+}
+
+/* ---- response parsing ------------------------------------------------------------- */
+
+/* The parsed arrays of choices[0].logprobs. */
+typedef struct echo_lp {
+    const cJSON *tokens, *logprobs, *offsets, *top; /* top may be NULL */
+    int n;
+} echo_lp;
+
+static int get_echo_lp(const cJSON *choice, echo_lp *e, oai_problem *why)
+{
+    const cJSON *lp = cJSON_GetObjectItemCaseSensitive(choice, "logprobs");
+    if (!cJSON_IsObject(lp)) {
+        problem(why, "malformed response", "no choices[0].logprobs (does the server support "
+                "echo=true with logprobs?)");
+        return -1;
+    }
+    e->tokens = cJSON_GetObjectItemCaseSensitive(lp, "tokens");
+    e->logprobs = cJSON_GetObjectItemCaseSensitive(lp, "token_logprobs");
+    e->offsets = cJSON_GetObjectItemCaseSensitive(lp, "text_offset");
+    e->top = cJSON_GetObjectItemCaseSensitive(lp, "top_logprobs");
+    if (!cJSON_IsArray(e->top)) e->top = NULL;
+    if (!cJSON_IsArray(e->tokens) || !cJSON_IsArray(e->logprobs) || !cJSON_IsArray(e->offsets)) {
+        problem(why, "malformed response", "choices[0].logprobs lacks tokens, token_logprobs "
+                "or text_offset");
+        return -1;
+    }
+    e->n = cJSON_GetArraySize(e->tokens);
+    if (cJSON_GetArraySize(e->logprobs) != e->n || cJSON_GetArraySize(e->offsets) != e->n) {
+        problem(why, "malformed response", "choices[0].logprobs arrays differ in length");
+        return -1;
+    }
+    return 0;
+}
+
+/* lm-eval's greedy test: the top_logprobs key with the largest value is the token itself. */
+static int top_is_token(const cJSON *top, const char *token)
+{
+    if (!cJSON_IsObject(top)) return 0;
+    const cJSON *best = NULL, *it;
+    cJSON_ArrayForEach(it, top) {
+        if (cJSON_IsNumber(it) && (!best || it->valuedouble > best->valuedouble)) best = it;
+    }
+    return best && best->string && strcmp(best->string, token) == 0;
+}
+
+/* Token i's [start, end) in code points; -1 when the entries are not what they should be. */
+static int token_span(const cJSON *tok, const cJSON *off, double *start, double *end)
+{
+    if (!cJSON_IsString(tok) || !cJSON_IsNumber(off) || off->valuedouble < 0) return -1;
+    *start = off->valuedouble;
+    const cJSON *next = off->next;
+    if (cJSON_IsNumber(next)) *end = next->valuedouble;
+    else *end = *start + (double)oai_utf8_codepoints(tok->valuestring, strlen(tok->valuestring));
+    return 0;
+}
+
+/* Sum the logprobs of the tokens in the target span (see openai.h for the rules). */
+static oai_verdict score_echo(const eval_request *r, const echo_lp *e, eval_response *out,
+                              oai_problem *why)
+{
+    const char *ctx = r->context ? r->context : "";
+    const char *cont = r->kind == REQ_LOGLIKELIHOOD && r->continuation ? r->continuation : "";
+    double ctx_cp = (double)oai_utf8_codepoints(ctx, strlen(ctx));
+    double full_cp = ctx_cp + (double)oai_utf8_codepoints(cont, strlen(cont));
+    int rolling = r->kind == REQ_LOGLIKELIHOOD_ROLLING, greedy = 1, seen = 0;
+    double sum = 0, start, end;
+    const cJSON *tok = e->tokens->child, *lp = e->logprobs->child, *off = e->offsets->child;
+    const cJSON *top = e->top ? e->top->child : NULL;
+    for (; tok; tok = tok->next, lp = lp->next, off = off->next, top = top ? top->next : NULL) {
+        if (token_span(tok, off, &start, &end) != 0) {
+            problem(why, "malformed response", "a token or text_offset entry has the wrong type");
+            return OAI_RETRY;
+        }
+        if (start >= full_cp || (!rolling && end <= ctx_cp)) continue;
+        seen++;
+        if (!cJSON_IsNumber(lp)) {
+            if (rolling) continue; /* the first token has no logprob */
+            problem(why, "unusable response", "server returned no logprob for a continuation token");
+            return OAI_FAIL;
+        }
+        sum += lp->valuedouble;
+        if (!top_is_token(top, tok->valuestring)) greedy = 0;
+    }
+    if (seen == 0 && full_cp > (rolling ? 0 : ctx_cp)) {
+        problem(why, "unusable response", "the echoed tokens do not cover the %s (does the "
+                "server support echo=true?)", rolling ? "text" : "continuation");
+        return OAI_FAIL;
+    }
+    out->logprob = sum;
+    out->is_greedy = rolling ? 0 : greedy;
+    return OAI_OK;
+}
+
+/* choices[0].text or choices[0].message.{content, reasoning_content|reasoning}, cut at stop. */
+static oai_verdict read_text(const eval_request *r, int chat, const cJSON *choice,
+                             eval_response *out, oai_problem *why)
+{
+    const cJSON *text, *reasoning = NULL;
+    if (chat) {
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(choice, "message");
+        if (!cJSON_IsObject(msg)) {
+            problem(why, "malformed response", "no choices[0].message");
+            return OAI_RETRY;
+        }
+        text = cJSON_GetObjectItemCaseSensitive(msg, "content");
+        reasoning = cJSON_GetObjectItemCaseSensitive(msg, "reasoning_content");
+        if (!cJSON_IsString(reasoning)) reasoning = cJSON_GetObjectItemCaseSensitive(msg, "reasoning");
+    } else {
+        text = cJSON_GetObjectItemCaseSensitive(choice, "text");
+        if (!cJSON_IsString(text)) {
+            problem(why, "malformed response", "no choices[0].text");
+            return OAI_RETRY;
+        }
+    }
+    const char *s = cJSON_IsString(text) ? text->valuestring : "";
+    out->text = xstrndup(s, oai_cut_at_stop(s, strlen(s), r->gen.until, r->gen.n_until));
+    if (reasoning && cJSON_IsString(reasoning)) out->reasoning = xstrdup(reasoning->valuestring);
+    return OAI_OK;
+}
+
+static int usage_field(const cJSON *usage, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(usage, key);
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 2e9) return 0;
+    return (int)v->valuedouble;
+}
+
+static const char *error_text(const cJSON *root)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
+    if (cJSON_IsString(m)) return m->valuestring;
+    if (cJSON_IsString(e)) return e->valuestring;
+    m = cJSON_GetObjectItemCaseSensitive(root, "message");
+    if (cJSON_IsString(m)) return m->valuestring;
+    m = cJSON_GetObjectItemCaseSensitive(root, "detail");
+    if (cJSON_IsString(m)) return m->valuestring;
+    return NULL;
+}
+
+/* choices[0] of a parsed body, or NULL with why filled. */
+static const cJSON *first_choice(const cJSON *root, oai_problem *why)
+{
+    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
+    const cJSON *choice = cJSON_IsArray(choices) ? choices->child : NULL;
+    if (cJSON_IsObject(choice)) return choice;
+    const cJSON *error = cJSON_GetObjectItemCaseSensitive(root, "error");
+    if (error && !cJSON_IsNull(error)) {
+        const char *text = error_text(root);
+        char *msg = text ? clean_excerpt(text, strlen(text), 300) : xstrdup("(no message)");
+        problem(why, "error response", "%s", msg);
+        free(msg);
+    } else {
+        problem(why, "malformed response", "no choices[0]");
+    }
+    return NULL;
+}
+
+oai_verdict oai_parse_response(const eval_request *r, int chat, const char *body, size_t len,
+                               eval_response *out, oai_problem *why)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!cJSON_IsObject(root)) {
+        char *excerpt = clean_excerpt(body, len, OAI_BODY_EXCERPT);
+        problem(why, "non-JSON response", "%s", len ? excerpt : "(empty body)");
+        free(excerpt);
+        cJSON_Delete(root);
+        return OAI_RETRY;
+    }
+    eval_response res = *out;
+    oai_verdict v = OAI_RETRY;
+    const cJSON *choice = first_choice(root, why);
+    if (choice && r->kind == REQ_GENERATE) {
+        v = read_text(r, chat, choice, &res, why);
+    } else if (choice) {
+        echo_lp e;
+        if (get_echo_lp(choice, &e, why) == 0) v = score_echo(r, &e, &res, why);
+    }
+    if (v == OAI_OK) {
+        const cJSON *usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
+        res.prompt_tokens = usage_field(usage, "prompt_tokens");
+        res.completion_tokens = usage_field(usage, "completion_tokens");
+        res.status = RESP_OK;
+        *out = res;
+    }
+    cJSON_Delete(root);
+    return v;
+}
+
+/* ---- server error text and headers -------------------------------------------------- */
+
+char *oai_server_message(const char *body, size_t len, size_t max)
+{
+    cJSON *root = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+    const char *msg = cJSON_IsObject(root) ? error_text(root) : NULL;
+    char *out = msg ? clean_excerpt(msg, strlen(msg), max)
+                    : clean_excerpt(body ? body : "", body ? len : 0, max);
+    cJSON_Delete(root);
+    return out;
+}
+
+int oai_retry_after(const char *line, size_t n, double *seconds)
+{
+    static const char name[] = "retry-after:";
+    size_t k = sizeof name - 1;
+    if (n < k || strncasecmp(line, name, k) != 0) return 0;
+    char tmp[32];
+    size_t i = k, j = 0;
+    while (i < n && (line[i] == ' ' || line[i] == '\t')) i++;
+    while (i < n && j + 1 < sizeof tmp && (isdigit((unsigned char)line[i]) || line[i] == '.'))
+        tmp[j++] = line[i++];
+    tmp[j] = '\0';
+    while (i < n && isspace((unsigned char)line[i])) i++;
+    if (j == 0 || i != n) return 0; /* an HTTP date, or junk */
+    char *end;
+    double v = strtod(tmp, &end);
+    if (*end != '\0' || !isfinite(v) || v < 0) return 0;
+    *seconds = v;
+    return 1;
+}

@@ -1,0 +1,293 @@
+-- evallua.cli — the commands behind `evallua run|list|show|exec`. C parses the flags into
+-- `opts` (canonical names, see core/cli/args.c); this module gives them meaning.
+local json = require "evallua.json"
+local model = require "evallua.model"
+local registry = require "evallua.registry"
+local results = require "evallua.results"
+local runner = require "evallua.runner"
+local sys = require "evallua.sys"
+local task = require "evallua.task"
+local util = require "evallua.util"
+
+local M = {}
+
+-- Fields a suite file may set (the same names as the flags).
+local SUITE_FIELDS = {
+  model = true, model_args = true, model_name = true, tasks = true, num_fewshot = true,
+  limit = true, output = true, log_samples = true, batch_size = true, apply_chat_template = true,
+  fewshot_as_multiturn = true, system_instruction = true, gen_kwargs = true, seed = true,
+  include_path = true, data_dir = true, no_progress = true,
+}
+
+local function warn(fmt, ...) sys.stderr(string.format(fmt, ...) .. "\n") end
+
+local function load_suite(path)
+  local src, err = sys.read_file(path)
+  if not src then error(err, 0) end
+  local env = setmetatable({}, { __index = { os = { getenv = os.getenv }, string = string, table = table, math = math, ipairs = ipairs, pairs = pairs, tostring = tostring, tonumber = tonumber, require = require } })
+  local chunk, cerr = load(src, "@" .. path, "t", env)
+  if not chunk then error(cerr, 0) end
+  local ok, suite = pcall(chunk)
+  if not ok then error(tostring(suite), 0) end
+  if type(suite) ~= "table" then error(path .. ": a suite file must return a table", 0) end
+  for k in pairs(suite) do
+    if not SUITE_FIELDS[k] then
+      local near = util.nearest(tostring(k), util.sorted_keys(SUITE_FIELDS), 1)
+      error(string.format("%s: unknown suite field '%s'%s", path, tostring(k),
+        near[1] and (" (did you mean '" .. near[1] .. "'?)") or ""), 0)
+    end
+  end
+  return suite
+end
+
+local function to_int(v, what)
+  if v == nil then return nil end
+  local n = math.tointeger(tonumber(v))
+  if not n or n < 0 then error(string.format("%s must be a non-negative integer, got '%s'", what, tostring(v)), 0) end
+  return n
+end
+
+local function parse_seed(v)
+  local seeds = { 0, 1234, 1234, 1234 }
+  if v == nil then return seeds end
+  local parts = util.split(tostring(v), ",")
+  if #parts == 1 then
+    local n = math.tointeger(tonumber(parts[1]))
+    if not n then error("--seed must be an integer or four comma-separated integers", 0) end
+    return { n, n, n, n }
+  end
+  if #parts ~= 4 then error("--seed takes one integer or four (random,numpy,torch,fewshot)", 0) end
+  for i, p in ipairs(parts) do
+    if p ~= "None" then
+      seeds[i] = math.tointeger(tonumber(p)) or error("--seed: '" .. p .. "' is not an integer", 0)
+    end
+  end
+  return seeds
+end
+
+local function parse_gen_kwargs(v)
+  if v == nil then return nil end
+  local raw = type(v) == "table" and v or util.parse_kv(v, "--gen_kwargs")
+  local out = {}
+  for k, val in pairs(raw) do
+    if k ~= "until" and k ~= "max_gen_toks" and k ~= "temperature" and k ~= "do_sample" and k ~= "top_p" and k ~= "seed" then
+      error(string.format("--gen_kwargs: unknown key '%s' (until, max_gen_toks, temperature, do_sample, top_p, seed)", k), 0)
+    end
+    out[k] = util.coerce(val)
+  end
+  return out
+end
+
+--- Merge a suite file (optional) with the flags; flags win. Returns the run config.
+function M.config(opts)
+  local cfg = {}
+  local suite_path = opts.positional[1]
+  if suite_path then
+    for k, v in pairs(load_suite(suite_path)) do cfg[k] = v end
+    cfg.suite = suite_path
+  end
+  for k, v in pairs(opts) do if k ~= "positional" then cfg[k] = v end end
+  cfg.num_fewshot = to_int(cfg.num_fewshot, "--num_fewshot")
+  if cfg.limit ~= nil then
+    cfg.limit = tonumber(cfg.limit)
+    if not cfg.limit or cfg.limit <= 0 then error("--limit must be a positive count or a fraction < 1", 0) end
+  end
+  local seeds = parse_seed(cfg.seed)
+  cfg.random_seed, cfg.numpy_seed, cfg.torch_seed, cfg.fewshot_seed = seeds[1], seeds[2], seeds[3], seeds[4]
+  cfg.gen_kwargs = parse_gen_kwargs(cfg.gen_kwargs)
+  if type(cfg.include_path) == "string" then cfg.include_path = { cfg.include_path } end
+  if cfg.apply_chat_template ~= nil and cfg.apply_chat_template ~= false then cfg.apply_chat_template = true end
+  return cfg
+end
+
+local function resolve_tasks(cfg)
+  local reg = registry.load(cfg.include_path)
+  if type(cfg.tasks) == "table" then
+    local out = {}
+    for _, item in ipairs(cfg.tasks) do
+      if type(item) == "table" then out[#out + 1] = task.validate(item, cfg.suite or "suite")
+      else
+        for _, t in ipairs(registry.resolve(reg, item)) do out[#out + 1] = t end
+      end
+    end
+    return out
+  end
+  if not cfg.tasks then error("no tasks given (use --tasks NAME[,NAME...])", 0) end
+  return registry.resolve(reg, cfg.tasks)
+end
+
+local function throughput(stats, wall)
+  local tokens = stats.prompt_tokens + stats.completion_tokens
+  return {
+    requests = stats.requests, cached = stats.cached, failed = stats.failed, retries = stats.retries,
+    prompt_tokens = stats.prompt_tokens, completion_tokens = stats.completion_tokens,
+    wall_seconds = wall, backend_seconds = stats.wall_seconds,
+    requests_per_minute = wall > 0 and stats.requests * 60 / wall or 0,
+    tokens_per_second = wall > 0 and tokens / wall or 0,
+  }
+end
+
+local function run_config_block(cfg, spec)
+  return {
+    model = spec.model_name, model_args = model.describe_args(cfg), model_name = spec.model,
+    base_url = spec.base_url, batch_size = cfg.batch_size, limit = cfg.limit,
+    bootstrap_iters = 100000, gen_kwargs = cfg.gen_kwargs, random_seed = cfg.random_seed,
+    numpy_seed = cfg.numpy_seed, torch_seed = cfg.torch_seed, fewshot_seed = cfg.fewshot_seed,
+    apply_chat_template = cfg.apply_chat_template or false,
+    fewshot_as_multiturn = cfg.fewshot_as_multiturn or false,
+    system_instruction = cfg.system_instruction,
+  }
+end
+
+local function write_outputs(cfg, spec, built, res, stamp)
+  if not cfg.output then return end
+  local path, dir = results.paths(cfg.output, spec.model, stamp)
+  sys.mkdir_p(dir)
+  json.write_file(path, res, 2)
+  warn("results written to %s", path)
+  if cfg.log_samples then
+    for _, p in ipairs(results.write_samples(built, dir, stamp)) do warn("samples written to %s", p) end
+  end
+end
+
+local function summarize_failures(built, fatal)
+  local n = 0
+  for _, b in ipairs(built) do
+    if #b.failures > 0 then
+      n = n + #b.failures
+      warn("%s: %d of %d documents failed; first error: %s", b.task.name, #b.failures, #b.samples, b.failures[1].error)
+    end
+  end
+  if fatal then warn("the run stopped early: %s", fatal) end
+  return n
+end
+
+--- evallua run
+function M.run(opts)
+  local cfg = M.config(opts)
+  local start, t0 = sys.time(), sys.monotonic()
+  local tasks = resolve_tasks(cfg)
+  local spec = model.spec(cfg)
+  if cfg.limit then warn("--limit %s: only for testing; scores on part of a task are not comparable", tostring(cfg.limit)) end
+  local progress = not cfg.no_progress and os.getenv("EVALLUA_NO_PROGRESS") ~= "1"
+  local names = {}
+  for i, t in ipairs(tasks) do names[i] = t.name end
+  local be = model.open(spec, progress, table.concat(names, ","))
+  runner.check_kinds(tasks, be:kinds(), be:name())
+  if cfg.apply_chat_template and spec.kind ~= "openai-chat" then
+    error("--apply_chat_template needs a chat endpoint: use --model openai-chat (the completions endpoint takes plain text; evallua has no local tokenizer to render a chat template)", 0)
+  end
+  local built, cache = {}, {}
+  for i, t in ipairs(tasks) do built[i] = runner.build_task(t, cfg, cache) end
+  local requests, owners = runner.collect(built)
+  local responses, fatal = be:run(requests)
+  runner.attach(owners, responses)
+  for _, b in ipairs(built) do runner.score_task(b, cfg) end
+  local wall = sys.monotonic() - t0
+  local res = results.build(built, {
+    config = run_config_block(cfg, spec), start_time = start, wall_seconds = wall,
+    throughput = throughput(be:stats(), wall),
+  })
+  local stamp = os.date("!%Y-%m-%dT%H-%M-%S", math.floor(start))
+  write_outputs(cfg, spec, built, res, stamp)
+  io.write(string.format("%s (%s), gen_kwargs: (%s), limit: %s, num_fewshot: %s, batch_size: %s\n",
+    spec.model_name, model.describe_args(cfg), cfg.gen_kwargs and json.encode(cfg.gen_kwargs) or "None",
+    tostring(cfg.limit or "None"), tostring(cfg.num_fewshot or "None"), tostring(cfg.batch_size or 1)))
+  io.write(results.table(built))
+  io.flush()
+  local failed = summarize_failures(built, fatal)
+  if failed > 0 or fatal then return 1 end
+  return 0
+end
+
+--- evallua list
+function M.list(opts)
+  local reg = registry.load(opts.include_path)
+  local rows = {}
+  for _, t in ipairs(reg.tasks) do
+    local metrics = {}
+    for i, m in ipairs(t.metric_specs) do metrics[i] = m.name end
+    rows[#rows + 1] = { t.name, t.output_type, table.concat(metrics, ","), tostring(t.num_fewshot),
+      table.concat(t.aliases, ", ") }
+  end
+  local header = { "Task", "Output type", "Metrics", "n-shot", "Aliases" }
+  local width = {}
+  for c, h in ipairs(header) do
+    width[c] = #h
+    for _, r in ipairs(rows) do width[c] = math.max(width[c], utf8.len(r[c]) or #r[c]) end
+  end
+  local function line(cells)
+    local out = {}
+    for c, s in ipairs(cells) do out[c] = s .. string.rep(" ", width[c] - (utf8.len(s) or #s)) end
+    return (table.concat(out, "  "):gsub("%s+$", ""))
+  end
+  print(line(header))
+  for _, r in ipairs(rows) do print(line(r)) end
+  print(string.format("\n%d tasks (from %s)", #rows, table.concat(registry.search_path(opts.include_path), ", ")))
+  return 0
+end
+
+local function show_block(label, text)
+  io.write(label, ":\n", text, "\n", string.rep("-", 72), "\n")
+end
+
+--- evallua show TASK [--doc N] [--num-fewshot K]
+function M.show(opts)
+  local cfg = M.config({ positional = {}, include_path = opts.include_path, num_fewshot = opts.num_fewshot,
+    data_dir = opts.data_dir, seed = opts.seed, system_instruction = opts.system_instruction,
+    apply_chat_template = opts.apply_chat_template, fewshot_as_multiturn = opts.fewshot_as_multiturn })
+  local name = opts.positional[1] or opts.tasks
+  if not name then error("usage: evallua show TASK [--doc N] [--num-fewshot K]", 0) end
+  local tasks = registry.resolve(registry.load(cfg.include_path), name)
+  local doc_index = to_int(opts.doc or 0, "--doc")
+  for _, t in ipairs(tasks) do
+    cfg.limit = doc_index + 1
+    local b = runner.build_task(t, cfg, {})
+    local s = b.samples[doc_index + 1]
+    if not s then error(string.format("task '%s' has %d documents; --doc %d is out of range", t.name, b.n_docs, doc_index), 0) end
+    io.write(string.format("task %s (%s, %d-shot) from %s\ndocument %d of %d\n%s\n", t.name, t.output_type,
+      b.n_shot, t.file, doc_index, b.n_docs, string.rep("=", 72)))
+    for j, r in ipairs(s.requests) do
+      if j == 1 or r.context ~= s.requests[1].context then show_block("context", r.context) end
+      if r.messages then show_block("messages (JSON)", json.encode(r.messages, 2)) end
+      if r.kind == "loglikelihood" then
+        io.write(string.format("request %d: loglikelihood continuation %s\n", j, json.encode(r.continuation)))
+      elseif r.kind == "generate_until" then
+        io.write(string.format("request %d: generate_until until=%s max_gen_toks=%d temperature=%s\n", j,
+          json.encode(json.array(r["until"])), r.max_tokens, tostring(r.temperature)))
+      else
+        io.write(string.format("request %d: %s\n", j, r.kind))
+      end
+    end
+    local target = s.target
+    if s.choices then target = string.format("%d (%s)", s.gold, json.encode(s.choices[s.gold + 1])) end
+    io.write(string.rep("-", 72), "\ntarget: ", type(target) == "table" and json.encode(target) or tostring(target), "\n")
+  end
+  return 0
+end
+
+--- evallua exec SCRIPT [ARGS]: run a Lua script with evallua's modules.
+function M.exec(opts)
+  local path = opts.positional[1]
+  if not path then error("usage: evallua exec SCRIPT.lua [ARGS...]", 0) end
+  local argt = { [0] = path }
+  for i = 2, #opts.positional do argt[i - 1] = opts.positional[i] end
+  _G.arg = argt
+  local chunk, err = loadfile(path)
+  if not chunk then error(err, 0) end
+  local rc = chunk(table.unpack(argt))
+  return math.tointeger(rc) or 0
+end
+
+--- Entry point called from C: returns the exit status.
+function M.main(command, opts)
+  local fn = M[command]
+  local ok, rc = pcall(fn, opts)
+  if not ok then
+    warn("evallua %s: %s", command, tostring(rc))
+    return command == "exec" and 1 or 2
+  end
+  return rc
+end
+
+return M

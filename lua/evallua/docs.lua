@@ -1,0 +1,71 @@
+-- evallua.docs — a task's evaluation documents and few-shot pool, read from
+-- <data-dir>/<dataset id>/<config>/<split>.jsonl (lm-eval's split rules, §0.2).
+local data = require "evallua.data"
+local task = require "evallua.task"
+
+local M = {}
+
+--- The data directory: --data-dir, else $EVALLUA_DATA, else ~/.cache/evallua/hub.
+function M.data_dir(opt)
+  if opt and opt ~= "" then return opt end
+  local env = os.getenv("EVALLUA_DATA")
+  if env and env ~= "" then return env end
+  local cache = os.getenv("XDG_CACHE_HOME")
+  if not cache or cache == "" then cache = (os.getenv("HOME") or ".") .. "/.cache" end
+  return cache .. "/evallua/hub"
+end
+
+local function load_split(t, data_dir, split, cache)
+  local ds = t.dataset
+  local key = table.concat({ ds.path, ds.name or "default", split }, "\0")
+  if cache[key] then return cache[key] end
+  local path, msg = data.find(data_dir, ds.path, ds.name, split)
+  if not path then
+    error(string.format("task '%s': %s (set --data-dir or $EVALLUA_DATA to the folder that holds %s/)",
+      t.name, msg, ds.path), 0)
+  end
+  local ok, docs = pcall(data.read, path)
+  if not ok then error(string.format("task '%s': %s", t.name, tostring(docs)), 0) end
+  if t.process_docs then
+    local ok2, processed = pcall(t.process_docs, docs)
+    if not ok2 then
+      error(string.format("task '%s' (%s): process_docs failed on %s: %s", t.name, t.file, path, tostring(processed)), 0)
+    end
+    if type(processed) ~= "table" then
+      error(string.format("task '%s' (%s): process_docs must return a list of documents", t.name, t.file), 0)
+    end
+    docs = processed
+  end
+  cache[key] = docs
+  return docs
+end
+
+--- Evaluation documents: test_split when set, else validation_split.
+function M.eval_docs(t, data_dir, cache)
+  local split = t.dataset.test_split or t.dataset.validation_split
+  return load_split(t, data_dir, split, cache), split
+end
+
+--- Few-shot pool: fewshot_config.samples, else fewshot_split, training_split,
+--- validation_split, the test docs (in that order). Returns docs and the split name.
+function M.fewshot_pool(t, data_dir, cache)
+  local fc = t.fewshot_config or {}
+  if fc.samples then
+    local s = fc.samples
+    if type(s) == "function" then s = s() end
+    return s, "samples"
+  end
+  local ds = t.dataset
+  local split = ds.fewshot_split or ds.training_split or ds.validation_split or ds.test_split
+  return load_split(t, data_dir, split, cache), split
+end
+
+--- Number of documents to evaluate given --limit (count, or fraction < 1; lm-eval's ceil).
+function M.apply_limit(n, limit)
+  if limit == nil then return n end
+  if limit < 1 then return math.min(n, math.ceil(n * limit)) end
+  return math.min(n, math.floor(limit))
+end
+
+M.task = task
+return M

@@ -1,0 +1,160 @@
+-- evallua.registry — finds task scripts and resolves the names users type.
+--
+-- Task files are read at run time from <home>/tasks, each --include-path DIR and each
+-- directory in $EVALLUA_PATH (colon-separated), recursively; a file may return one task
+-- table or a list of them. Names are case-insensitive; aliases ("ARC-c") and globs
+-- ("arc_*") resolve too, and a path ending in .lua names a task file directly.
+-- Scripts run in an environment built from an allow-list: no io, os or debug.
+local sys = require "evallua.sys"
+local task = require "evallua.task"
+local util = require "evallua.util"
+
+local M = {}
+
+local SAFE_GLOBALS = {
+  "assert", "error", "ipairs", "next", "pairs", "pcall", "print", "rawequal", "rawget",
+  "rawlen", "rawset", "select", "setmetatable", "getmetatable", "tonumber", "tostring",
+  "type", "xpcall", "string", "table", "math", "utf8",
+}
+
+local ALLOWED_MODULES = {
+  ["evallua.regex"] = true, ["evallua.json"] = true, ["evallua.template"] = true,
+  ["evallua.util"] = true, ["evallua.score"] = true,
+}
+
+local function script_env()
+  local env = {}
+  for _, name in ipairs(SAFE_GLOBALS) do env[name] = _G[name] end
+  env.require = function(name)
+    if not ALLOWED_MODULES[name] then
+      error(string.format("task scripts may require only %s; not '%s'",
+        table.concat(util.sorted_keys(ALLOWED_MODULES), ", "), tostring(name)), 2)
+    end
+    return require(name)
+  end
+  env._G = env
+  return env
+end
+
+--- Load one task file; returns the list of validated tasks it defines.
+function M.load_file(path)
+  local src, err = sys.read_file(path)
+  if not src then error(err, 0) end
+  local chunk, cerr = load(src, "@" .. path, "t", script_env())
+  if not chunk then error(cerr, 0) end
+  local ok, ret = pcall(chunk)
+  if not ok then error(tostring(ret), 0) end
+  if type(ret) ~= "table" then
+    error(string.format("%s: a task script must return a task table (or a list of them), got %s", path, type(ret)), 0)
+  end
+  local list = ret.name and { ret } or ret
+  local out = {}
+  for i, t in ipairs(list) do out[i] = task.validate(t, path) end
+  if #out == 0 then error(string.format("%s: the returned table defines no task", path), 0) end
+  return out
+end
+
+local function walk(dir, files)
+  local names = sys.list_dir(dir)
+  if not names then return end
+  for _, n in ipairs(names) do
+    local p = dir .. "/" .. n
+    if string.sub(n, 1, 1) ~= "." then
+      if sys.is_dir(p) then walk(p, files)
+      elseif string.match(n, "%.lua$") then files[#files + 1] = p end
+    end
+  end
+end
+
+--- The directories searched for tasks, in priority order.
+function M.search_path(include_paths)
+  local dirs = {}
+  for _, d in ipairs(include_paths or {}) do dirs[#dirs + 1] = d end
+  local env = os.getenv("EVALLUA_PATH")
+  if env and env ~= "" then
+    for _, d in ipairs(util.split(env, ":")) do
+      if d ~= "" then dirs[#dirs + 1] = d end
+    end
+  end
+  dirs[#dirs + 1] = sys.home() .. "/tasks"
+  return dirs
+end
+
+--- Load every task on the search path: returns a registry {tasks = {...}, by_name = {...}}.
+--- A broken file raises (it names the file); a task name defined twice keeps the first.
+function M.load(include_paths)
+  local reg = { tasks = {}, by_name = {}, errors = {} }
+  for _, dir in ipairs(M.search_path(include_paths)) do
+    if not sys.is_dir(dir) and dir ~= sys.home() .. "/tasks" then
+      error(string.format("task directory %s does not exist", dir), 0)
+    end
+    local files = {}
+    walk(dir, files)
+    for _, f in ipairs(files) do
+      for _, t in ipairs(M.load_file(f)) do
+        local key = string.lower(t.name)
+        if not reg.by_name[key] then
+          reg.by_name[key] = t
+          reg.tasks[#reg.tasks + 1] = t
+        end
+      end
+    end
+  end
+  for _, t in ipairs(reg.tasks) do
+    for _, a in ipairs(t.aliases) do
+      local key = string.lower(a)
+      if not reg.by_name[key] then reg.by_name[key] = t end
+    end
+  end
+  table.sort(reg.tasks, function(a, b) return a.name < b.name end)
+  return reg
+end
+
+local function glob_to_pattern(g)
+  local p = string.gsub(string.lower(g), "[%^%$%(%)%%%.%[%]%+%-]", "%%%0")
+  p = string.gsub(p, "%*", ".*")
+  p = string.gsub(p, "%?", ".")
+  return "^" .. p .. "$"
+end
+
+--- Resolve a comma-separated task list to tasks, in the order given (no duplicates).
+function M.resolve(reg, spec)
+  local out, seen = {}, {}
+  local function add(t)
+    if not seen[t] then
+      seen[t] = true
+      out[#out + 1] = t
+    end
+  end
+  for _, raw in ipairs(util.split(spec, ",")) do
+    local name = util.strip(raw)
+    if name ~= "" then
+      if string.match(name, "%.lua$") then
+        for _, t in ipairs(M.load_file(name)) do add(t) end
+      elseif string.find(name, "[%*%?]") then
+        local pat, n = glob_to_pattern(name), 0
+        for _, t in ipairs(reg.tasks) do
+          if string.match(string.lower(t.name), pat) then
+            add(t)
+            n = n + 1
+          end
+        end
+        if n == 0 then error(string.format("no task matches '%s' (see evallua list)", name), 0) end
+      else
+        local t = reg.by_name[string.lower(name)]
+        if not t then
+          local names = {}
+          for k in pairs(reg.by_name) do names[#names + 1] = k end
+          local near = util.nearest(name, names, 3)
+          error(string.format("unknown task '%s'%s (see evallua list)", name,
+            #near > 0 and (" — did you mean " .. table.concat(near, ", ") .. "?") or ""), 0)
+        end
+        add(t)
+      end
+    end
+  end
+  if #out == 0 then error("no tasks given (use --tasks NAME[,NAME...])", 0) end
+  return out
+end
+
+return M

@@ -1,0 +1,123 @@
+-- evallua.scoring — responses to filtered answers to per-sample metric values to
+-- aggregated scores with standard errors. Every per-sample loop that does real work
+-- (regex filters, exact match, argmax over choices, bootstrap) runs in C, in bulk.
+local score = require "evallua.score"
+
+local M = {}
+
+M.BOOTSTRAP_ITERS = 100000
+
+-- Apply one filter step to every sample's list of responses.
+local function apply_step(step, resps, samples)
+  if type(step) == "function" then
+    local out = {}
+    for i, r in ipairs(resps) do out[i] = step(r, samples[i].doc) end
+    return out
+  end
+  local name = step[1]
+  if name == "take_first" then
+    local out = {}
+    for i, r in ipairs(resps) do out[i] = { r[1] } end
+    return out
+  end
+  -- string-to-string steps: flatten, transform in C, rebuild
+  local flat, shape = {}, {}
+  for i, r in ipairs(resps) do
+    shape[i] = #r
+    for _, s in ipairs(r) do flat[#flat + 1] = s end
+  end
+  local mapped
+  if name == "regex" then
+    mapped = score.filter_regex(flat, step.pattern, step.group_select or 0, step.fallback or "[invalid]")
+  elseif name == "lowercase" then
+    mapped = {}
+    for i, s in ipairs(flat) do mapped[i] = score.lower(s) end
+  else -- strip, remove_whitespace
+    mapped = {}
+    for i, s in ipairs(flat) do mapped[i] = score.strip(s) end
+  end
+  local out, k = {}, 0
+  for i, n in ipairs(shape) do
+    local r = {}
+    for j = 1, n do r[j] = mapped[k + j] end
+    k = k + n
+    out[i] = r
+  end
+  return out
+end
+
+--- Run a filter pipeline over the answered samples: returns filtered responses, one per
+--- sample (the first of the pipeline's output list).
+function M.filter(pipeline, samples)
+  local resps = {}
+  for i, s in ipairs(samples) do resps[i] = s.resps end
+  for _, step in ipairs(pipeline.steps) do resps = apply_step(step, resps, samples) end
+  local out = {}
+  for i, r in ipairs(resps) do out[i] = r[1] end
+  return out
+end
+
+local function count_words(text)
+  local n = 0
+  for _ in string.gmatch(text, "%S+") do n = n + 1 end
+  return n
+end
+
+--- Per-sample metric values for one task and one filter: values[metric][i].
+function M.sample_metrics(t, samples, filtered)
+  local values = {}
+  local ot = t.output_type
+  if ot == "multiple_choice" then
+    local lls, choices, golds = {}, {}, {}
+    for i, s in ipairs(samples) do
+      lls[i], choices[i], golds[i] = s.lls, s.choices, s.gold
+    end
+    local acc, acc_norm = score.multiple_choice(lls, choices, golds)
+    values.acc, values.acc_norm = acc, acc_norm
+  elseif ot == "loglikelihood" then
+    values.acc, values.perplexity = {}, {}
+    for i, s in ipairs(samples) do
+      values.acc[i] = s.is_greedy and 1 or 0
+      values.perplexity[i] = s.lls[1]
+    end
+  elseif ot == "loglikelihood_rolling" then
+    values.word_perplexity, values.byte_perplexity, values.bits_per_byte = {}, {}, {}
+    for i, s in ipairs(samples) do
+      values.word_perplexity[i] = { s.lls[1], count_words(s.target) }
+      values.byte_perplexity[i] = { s.lls[1], #s.target }
+      values.bits_per_byte[i] = { s.lls[1], #s.target }
+    end
+  else
+    for _, m in ipairs(t.metric_specs) do
+      if m.name == "exact_match" then
+        local refs = {}
+        for i, s in ipairs(samples) do refs[i] = s.target end
+        values.exact_match = score.exact_match(filtered, refs, {
+          ignore_case = m.ignore_case, ignore_punctuation = m.ignore_punctuation,
+          ignore_numbers = m.ignore_numbers, regexes_to_ignore = m.regexes_to_ignore,
+        })
+      end
+    end
+  end
+  return values
+end
+
+--- Aggregate one metric's values: returns value, stderr (stderr nil when not defined).
+function M.aggregate(spec, vals, seed)
+  local agg = spec.aggregation
+  if #vals == 0 then return nil, nil end
+  if agg == "mean" then
+    return score.mean(vals)
+  elseif agg == "perplexity" then
+    return score.perplexity(vals), score.bootstrap_stderr(vals, "perplexity", M.BOOTSTRAP_ITERS, seed or 1234)
+  end
+  local ll, units = 0, 0
+  for _, p in ipairs(vals) do
+    ll, units = ll + p[1], units + p[2]
+  end
+  if units == 0 then return nil, nil end
+  if agg == "weighted_perplexity" then return math.exp(-ll / units), nil end
+  return -ll / units / math.log(2), nil -- bits_per_byte
+end
+
+return M

@@ -1,0 +1,362 @@
+-- evallua.task — what a task script may contain, its validation, and how documents become
+-- prompts and requests (lm-eval's fewshot_context and construct_requests).
+local template = require "evallua.template"
+local util = require "evallua.util"
+
+local M = {}
+
+M.OUTPUT_TYPES = {
+  multiple_choice = true, loglikelihood = true, loglikelihood_rolling = true, generate_until = true,
+}
+
+-- Metrics each output type can compute, with lm-eval's aggregation and direction.
+M.METRICS = {
+  multiple_choice = {
+    acc = { aggregation = "mean", higher_is_better = true },
+    acc_norm = { aggregation = "mean", higher_is_better = true },
+  },
+  loglikelihood = {
+    acc = { aggregation = "mean", higher_is_better = true },
+    perplexity = { aggregation = "perplexity", higher_is_better = false },
+  },
+  loglikelihood_rolling = {
+    word_perplexity = { aggregation = "weighted_perplexity", higher_is_better = false },
+    byte_perplexity = { aggregation = "weighted_perplexity", higher_is_better = false },
+    bits_per_byte = { aggregation = "bits_per_byte", higher_is_better = false },
+  },
+  generate_until = {
+    exact_match = { aggregation = "mean", higher_is_better = true,
+                    options = { "ignore_case", "ignore_punctuation", "ignore_numbers", "regexes_to_ignore" } },
+  },
+}
+
+local DEFAULT_METRICS = {
+  multiple_choice = { "acc", "acc_norm" },
+  loglikelihood = { "perplexity", "acc" },
+  loglikelihood_rolling = { "word_perplexity", "byte_perplexity", "bits_per_byte" },
+  generate_until = { "exact_match" },
+}
+
+-- Every field a task table may have: its Lua type(s) and whether it is required.
+local FIELDS = {
+  name = { types = "string", required = true },
+  aliases = { types = "table" },
+  version = { types = "number string" },
+  description = { types = "string" },
+  dataset = { types = "table", required = true },
+  process_docs = { types = "function" },
+  doc_to_text = { types = "string function", required = true },
+  doc_to_target = { types = "string function number table", required = true },
+  doc_to_choice = { types = "string function table" },
+  target_delimiter = { types = "string" },
+  fewshot_delimiter = { types = "string" },
+  num_fewshot = { types = "number" },
+  fewshot_config = { types = "table" },
+  output_type = { types = "string" },
+  generation_kwargs = { types = "table" },
+  filters = { types = "table" },
+  metrics = { types = "table" },
+}
+M.FIELDS = FIELDS
+
+local DATASET_FIELDS = {
+  path = true, name = true, test_split = true, validation_split = true,
+  training_split = true, fewshot_split = true,
+}
+local FEWSHOT_FIELDS = { sampler = true, samples = true }
+local GEN_FIELDS = {
+  ["until"] = true, max_gen_toks = true, temperature = true, do_sample = true, top_p = true,
+  seed = true,
+}
+
+--- The line of `field = ...` in a task file, for error messages (nil when not found).
+local function find_line(path, field)
+  local f = path and io.open(path, "r")
+  if not f then return nil end
+  local n = 0
+  for line in f:lines() do
+    n = n + 1
+    if string.find(line, "%f[%w_]" .. field .. "%s*=") then
+      f:close()
+      return n
+    end
+  end
+  f:close()
+  return nil
+end
+
+local function where(path, field)
+  local line = field and find_line(path, field)
+  if line then return string.format("%s:%d", path, line) end
+  return path or "task"
+end
+
+local function names_of(t)
+  local out = {}
+  for k in pairs(t) do out[#out + 1] = k end
+  table.sort(out)
+  return out
+end
+
+local function check_known(tbl, known, path, what)
+  for k in pairs(tbl) do
+    if type(k) == "string" and not known[k] then
+      local near = util.nearest(k, names_of(known), 1)
+      error(string.format("%s: unknown field '%s' in %s%s", where(path, k), k, what,
+        near[1] and (" (did you mean '" .. near[1] .. "'?)") or ""), 0)
+    end
+  end
+end
+
+local function has_type(v, types)
+  for t in string.gmatch(types, "%S+") do
+    if type(v) == t then return true end
+  end
+  return false
+end
+
+local function normalize_metrics(t, path)
+  local specs = {}
+  local allowed = M.METRICS[t.output_type]
+  for i, m in ipairs(t.metrics or DEFAULT_METRICS[t.output_type]) do
+    local spec = type(m) == "string" and { m } or m
+    local name = spec[1] or spec.metric
+    if type(name) ~= "string" then
+      error(string.format("%s: metrics[%d] must be a name or {name, options...}", where(path, "metrics"), i), 0)
+    end
+    local known = allowed[name]
+    if not known then
+      error(string.format("%s: metric '%s' is not available for output_type '%s' (available: %s)",
+        where(path, "metrics"), name, t.output_type, table.concat(names_of(allowed), ", ")), 0)
+    end
+    local allowed_opts = { aggregation = true, higher_is_better = true, metric = true }
+    for _, o in ipairs(known.options or {}) do allowed_opts[o] = true end
+    for k in pairs(spec) do
+      if type(k) == "string" and not allowed_opts[k] then
+        error(string.format("%s: unknown option '%s' of metric '%s'", where(path, k), k, name), 0)
+      end
+    end
+    local out = util.copy(spec)
+    out[1], out.metric = nil, nil
+    out.name = name
+    out.aggregation = spec.aggregation or known.aggregation
+    if spec.higher_is_better == nil then out.higher_is_better = known.higher_is_better end
+    specs[#specs + 1] = out
+  end
+  return specs
+end
+
+local function normalize_filters(t, path)
+  if not t.filters then return { { name = "none", steps = { { "take_first" } } } } end
+  local out = {}
+  for i, f in ipairs(t.filters) do
+    if type(f) ~= "table" or type(f.name) ~= "string" then
+      error(string.format("%s: filters[%d] needs a name, e.g. { name = \"strict-match\", { \"regex\", pattern = ... }, { \"take_first\" } }",
+        where(path, "filters"), i), 0)
+    end
+    local steps = {}
+    for j, step in ipairs(f) do
+      if type(step) == "function" then
+        steps[j] = step
+      elseif type(step) ~= "table" or type(step[1]) ~= "string" then
+        error(string.format("%s: step %d of filter '%s' must be { \"regex\" | \"take_first\" | \"lowercase\" | \"strip\", ... } or a function",
+          where(path, "filters"), j, f.name), 0)
+      else
+        local known = { regex = true, take_first = true, lowercase = true, strip = true, remove_whitespace = true }
+        if not known[step[1]] then
+          error(string.format("%s: unknown filter step '%s' in filter '%s'", where(path, "filters"), step[1], f.name), 0)
+        end
+        if step[1] == "regex" and type(step.pattern) ~= "string" then
+          error(string.format("%s: regex step of filter '%s' needs pattern = \"...\"", where(path, "filters"), f.name), 0)
+        end
+        steps[j] = step
+      end
+    end
+    out[#out + 1] = { name = f.name, steps = steps }
+  end
+  return out
+end
+
+--- Check a task table returned by a script; fills defaults. Errors name file:line.
+function M.validate(t, path)
+  if type(t) ~= "table" then
+    error(string.format("%s: a task script must return a table, got %s", path, type(t)), 0)
+  end
+  check_known(t, FIELDS, path, "task '" .. tostring(t.name) .. "'")
+  for name, spec in pairs(FIELDS) do
+    local v = t[name]
+    if v == nil and spec.required then
+      error(string.format("%s: task '%s' is missing required field '%s'", path, tostring(t.name), name), 0)
+    end
+    if v ~= nil and not has_type(v, spec.types) then
+      error(string.format("%s: field '%s' must be a %s, not a %s", where(path, name), name,
+        string.gsub(spec.types, " ", " or "), type(v)), 0)
+    end
+  end
+  check_known(t.dataset, DATASET_FIELDS, path, "dataset")
+  if type(t.dataset.path) ~= "string" then
+    error(string.format("%s: dataset.path (the Hugging Face dataset id) is required", where(path, "dataset")), 0)
+  end
+  if not (t.dataset.test_split or t.dataset.validation_split) then
+    error(string.format("%s: dataset needs test_split or validation_split", where(path, "dataset")), 0)
+  end
+  t.output_type = t.output_type or "generate_until"
+  if not M.OUTPUT_TYPES[t.output_type] then
+    error(string.format("%s: unknown output_type '%s' (multiple_choice, loglikelihood, loglikelihood_rolling, generate_until)",
+      where(path, "output_type"), t.output_type), 0)
+  end
+  if t.output_type == "multiple_choice" and t.doc_to_choice == nil then
+    error(string.format("%s: a multiple_choice task needs doc_to_choice", path), 0)
+  end
+  if t.fewshot_config then check_known(t.fewshot_config, FEWSHOT_FIELDS, path, "fewshot_config") end
+  if t.generation_kwargs then check_known(t.generation_kwargs, GEN_FIELDS, path, "generation_kwargs") end
+  t.target_delimiter = t.target_delimiter or " "
+  t.fewshot_delimiter = t.fewshot_delimiter or "\n\n"
+  t.description = t.description or ""
+  t.num_fewshot = t.num_fewshot or 0
+  t.version = t.version or 0
+  t.aliases = t.aliases or {}
+  t.metric_specs = normalize_metrics(t, path)
+  t.filter_specs = normalize_filters(t, path)
+  t.file = path
+  return t
+end
+
+--- Wrap a call into task code so an error names the file, phase and document.
+function M.call(t, phase, doc_index, fn, ...)
+  local res = table.pack(pcall(fn, ...))
+  if res[1] then return table.unpack(res, 2, res.n) end
+  local msg = tostring(res[2])
+  error(string.format("task '%s' (%s): %s document %d: %s", t.name, t.file or "?", phase,
+    doc_index - 1, msg), 0)
+end
+
+--- doc_to_text(doc) as a string.
+function M.doc_text(t, doc)
+  local v = template.apply(t.doc_to_text, doc, "doc_to_text")
+  return type(v) == "string" and v or util.pystr(v)
+end
+
+--- doc_to_choice(doc) as a list of strings (nil when the task has none).
+function M.doc_choices(t, doc)
+  if t.doc_to_choice == nil then return nil end
+  local v = template.apply(t.doc_to_choice, doc, "doc_to_choice")
+  if type(v) ~= "table" then error("doc_to_choice must give a list, got " .. type(v), 0) end
+  local out = {}
+  for i, c in ipairs(v) do out[i] = util.pystr(c) end
+  return out
+end
+
+--- doc_to_target(doc): a string, a list of strings, or (with choices) a 0-based index.
+function M.doc_target(t, doc, choices)
+  local v = template.apply(t.doc_to_target, doc, "doc_to_target")
+  if choices then
+    if type(v) == "string" and string.match(v, "^%s*%d+%s*$") then v = math.tointeger(tonumber(v)) end
+    if type(v) == "string" then
+      for i, c in ipairs(choices) do
+        if c == v then return i - 1 end
+      end
+      error(string.format("target '%s' is not one of the choices", v), 0)
+    end
+    if math.type(v) ~= "integer" or v < 0 or v >= #choices then
+      error(string.format("target %s is not a valid choice index (0..%d)", tostring(v), #choices - 1), 0)
+    end
+    return v
+  end
+  if type(v) == "string" and string.match(v, "^%[.*%]$") then
+    return v -- a rendered list; kept as text like any other target
+  end
+  return v
+end
+
+--- The text shown as the answer of a few-shot example (lm-eval's rule, see §0.3).
+function M.fewshot_answer(t, doc)
+  local choices = M.doc_choices(t, doc)
+  local target = M.doc_target(t, doc, choices)
+  if choices and math.type(target) == "integer" then return choices[target + 1] end
+  if type(target) == "table" then return util.pystr(target[1]) end
+  return util.pystr(target)
+end
+
+--- Build the prompt for doc. Returns the plain-text context and the chat messages
+--- (messages only when opts.chat_template is set).
+function M.context(t, doc, shots, opts)
+  local system = opts.system_instruction
+  local desc = t.description
+  if opts.chat_template then
+    local messages = {}
+    local sys_text = system and (desc ~= "" and (system .. t.fewshot_delimiter .. desc) or system)
+        or (desc ~= "" and desc or nil)
+    if sys_text then messages[#messages + 1] = { role = "system", content = sys_text } end
+    local block = {}
+    for _, fs in ipairs(shots) do
+      local q = M.doc_text(t, fs)
+      local a = M.fewshot_answer(t, fs)
+      if opts.fewshot_as_multiturn then
+        messages[#messages + 1] = { role = "user", content = q }
+        messages[#messages + 1] = { role = "assistant", content = a }
+      else
+        block[#block + 1] = q .. t.target_delimiter .. a .. t.fewshot_delimiter
+      end
+    end
+    messages[#messages + 1] = { role = "user", content = table.concat(block) .. M.doc_text(t, doc) }
+    local parts = {}
+    for _, m in ipairs(messages) do parts[#parts + 1] = m.content end
+    return table.concat(parts, "\n"), messages
+  end
+  local parts = {}
+  if system then parts[#parts + 1] = system .. (desc ~= "" and t.fewshot_delimiter or "") end
+  parts[#parts + 1] = desc
+  for _, fs in ipairs(shots) do
+    parts[#parts + 1] = M.doc_text(t, fs) .. t.target_delimiter .. M.fewshot_answer(t, fs) .. t.fewshot_delimiter
+  end
+  parts[#parts + 1] = M.doc_text(t, doc)
+  return table.concat(parts), nil
+end
+
+--- generation_kwargs merged with --gen_kwargs overrides, in the backend's terms.
+function M.gen_args(t, overrides)
+  local g = util.copy(t.generation_kwargs or {})
+  for k, v in pairs(overrides or {}) do g[k] = v end
+  local until_ = g["until"]
+  if type(until_) == "string" then until_ = { until_ } end
+  if until_ == nil then until_ = { t.fewshot_delimiter } end
+  local temperature = tonumber(g.temperature) or 0
+  if g.do_sample == false then temperature = 0 end
+  return {
+    ["until"] = until_,
+    max_tokens = math.tointeger(tonumber(g.max_gen_toks)) or 256,
+    temperature = temperature,
+    top_p = tonumber(g.top_p),
+    seed = math.tointeger(tonumber(g.seed)),
+  }
+end
+
+--- Requests for one document: a list of backend requests, plus the gold target and choices.
+function M.requests(t, doc, shots, opts)
+  local ctx, messages = M.context(t, doc, shots, opts)
+  local ot = t.output_type
+  if ot == "multiple_choice" then
+    local choices = M.doc_choices(t, doc)
+    local gold = M.doc_target(t, doc, choices)
+    local reqs = {}
+    for i, c in ipairs(choices) do
+      reqs[i] = { kind = "loglikelihood", context = ctx, continuation = t.target_delimiter .. c }
+    end
+    return reqs, gold, choices
+  elseif ot == "loglikelihood" then
+    local target = util.pystr(M.doc_target(t, doc))
+    return { { kind = "loglikelihood", context = ctx, continuation = target } }, target
+  elseif ot == "loglikelihood_rolling" then
+    local text = util.pystr(M.doc_target(t, doc))
+    return { { kind = "loglikelihood_rolling", context = text } }, text
+  end
+  local g = M.gen_args(t, opts.gen_kwargs)
+  local req = {
+    kind = "generate_until", context = ctx, messages = messages, ["until"] = g["until"],
+    max_tokens = g.max_tokens, temperature = g.temperature, top_p = g.top_p, seed = g.seed,
+  }
+  return { req }, M.doc_target(t, doc)
+end
+
+return M

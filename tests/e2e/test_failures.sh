@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# End-to-end: what the network and the server can do wrong. Retries recover transient
+# failures with identical scores; a rejected key, an unreachable server and a chat-only
+# backend each end with a clear message and a non-zero exit, results written, no key leaked.
+. "$(dirname "$0")/lib.sh"
+need_server
+need_data
+E2E="$EVALLUA_SRC/tests/e2e"
+jqv() { "$EVALLUA" exec "$E2E/jq.lua" "$@"; }
+run_mc() { # NAME URL [extra args...]: arc_easy, 30 docs, 0-shot
+  local name=$1 url=$2
+  shift 2
+  "$EVALLUA" run --model openai-completions --model_args "base_url=$url,model=fake-model,retry_base=0.01,max_retries=8$EXTRA_ARGS" \
+    --tasks arc_easy --num_fewshot 0 --limit 30 --data-dir "$EVALLUA_TEST_DATA" --output "$TMP/$name.json" "$@" \
+    >"$TMP/$name.out" 2>"$TMP/$name.err"
+}
+EXTRA_ARGS=""
+
+# a clean run, then the same with injected 500s, garbage and truncated bodies
+start_server clean
+run_mc clean "$URL"
+check_eq "clean exit" "$?" 0
+start_server flaky --fail-every 3 --garbage-every 7 --truncate-every 11
+run_mc flaky "$URL"
+check_eq "flaky exit" "$?" 0
+check_eq "same acc despite failures" "$(jqv "$TMP/flaky.json" "results.arc_easy.acc,none")" "$(jqv "$TMP/clean.json" "results.arc_easy.acc,none")"
+check_eq "same acc_norm despite failures" "$(jqv "$TMP/flaky.json" "results.arc_easy.acc_norm,none")" "$(jqv "$TMP/clean.json" "results.arc_easy.acc_norm,none")"
+retries=$(jqv "$TMP/flaky.json" throughput.retries)
+check_eq "retries counted" "$([ "$retries" -gt 10 ] && echo yes)" yes
+check_eq "nothing failed" "$(jqv "$TMP/flaky.json" throughput.failed)" 0
+
+# 429 with Retry-After is honoured (requests 1-2 fail, then go through)
+start_server limited --fail-first 2 --fail-status 429 --retry-after 1
+run_mc limited "$URL"
+check_eq "429 then success" "$?" 0
+
+# the server rejects the key: exit 1, a clear message, the key nowhere
+start_server locked --require-key right-key
+EXTRA_ARGS=",api_key=wrong-key-XYZZY"
+run_mc locked "$URL"
+check_eq "rejected key exit" "$?" 1
+check_has "rejected key message" "$(cat "$TMP/locked.err")" "API key was rejected"
+check_lacks "key not in stderr" "$(cat "$TMP/locked.err" "$TMP/locked.out")" "XYZZY"
+check_lacks "key not in results" "$(cat "$TMP/locked.json")" "XYZZY"
+check_eq "results still written" "$(jqv "$TMP/locked.json" results.arc_easy.samples_failed)" 30
+EXTRA_ARGS=",api_key=right-key"
+run_mc unlocked "$URL"
+check_eq "right key works" "$?" 0
+EXTRA_ARGS=""
+
+# OPENAI_API_KEY from the environment
+OPENAI_API_KEY=right-key run_mc envkey "$URL"
+check_eq "key from environment" "$?" 0
+
+# nobody listening: the URL and curl's reason, exit 1, partial results written
+"$EVALLUA" run --model openai-completions --model_args "base_url=http://127.0.0.1:1/v1,model=m,max_retries=1,retry_base=0.01" \
+  --tasks arc_easy --num_fewshot 0 --limit 3 --data-dir "$EVALLUA_TEST_DATA" --output "$TMP/down.json" \
+  >"$TMP/down.out" 2>"$TMP/down.err"
+check_eq "unreachable exit" "$?" 1
+check_has "unreachable names URL" "$(cat "$TMP/down.err")" "http://127.0.0.1:1/v1/completions"
+check_has "unreachable reason" "$(cat "$TMP/down.err")" "Couldn't connect"
+check_eq "unreachable results written" "$(jqv "$TMP/down.json" results.arc_easy.samples_failed)" 3
+
+# a multiple-choice task on a chat endpoint stops before sending anything
+start_server chat
+"$EVALLUA" run --model openai-chat --model_args "base_url=$URL,model=fake-model" --tasks hellaswag \
+  --num_fewshot 0 --limit 5 --data-dir "$EVALLUA_TEST_DATA" >"$TMP/chatmc.out" 2>"$TMP/chatmc.err"
+check_eq "chat + multiple choice exit" "$?" 2
+check_has "chat + multiple choice message" "$(cat "$TMP/chatmc.err")" "task 'hellaswag'"
+check_has "suggests completions" "$(cat "$TMP/chatmc.err")" "openai-completions"
+check_eq "nothing sent" "$(requests_logged chat)" 0
+
+# Evalchemy's spelling: --model curator --model_name openai/NAME --model_args api_base=URL
+"$EVALLUA" run --model curator --model_name openai/fake-model --model_args "api_base=$URL,api_key=k" \
+  --tasks gsm8k --num_fewshot 0 --limit 2 --data-dir "$EVALLUA_TEST_DATA" >"$TMP/cur.out" 2>"$TMP/cur.err"
+check_eq "curator exit" "$?" 0
+check_has "provider prefix stripped" "$(head -1 "$TMP/chat.log")" '"model":"fake-model"'
+check_has "chat messages sent" "$(head -1 "$TMP/chat.log")" '"messages":[{"role":"user","content":"Question: '
+
+# Evalchemy's --model openai with the server from OPENAI_API_BASE
+OPENAI_API_BASE="$URL" "$EVALLUA" run --model openai --model_name fake-model --tasks gsm8k \
+  --num_fewshot 0 --limit 1 --data-dir "$EVALLUA_TEST_DATA" >"$TMP/env.out" 2>"$TMP/env.err"
+check_eq "OPENAI_API_BASE exit" "$?" 0
+
+finish

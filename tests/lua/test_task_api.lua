@@ -1,0 +1,141 @@
+-- Task API tests: validation errors name the file, line and field; templates; few-shot
+-- samplers; errors in task code name the task, phase and document.
+local check = dofile(os.getenv("EVALLUA_SRC") .. "/tests/lua/check.lua")
+local registry = require "evallua.registry"
+local runner = require "evallua.runner"
+local sys = require "evallua.sys"
+local task = require "evallua.task"
+local template = require "evallua.template"
+local fewshot = require "evallua.fewshot"
+
+local dir = os.tmpname()
+os.remove(dir)
+sys.mkdir_p(dir .. "/tasks")
+sys.mkdir_p(dir .. "/data/me/toy/default")
+
+local function write(name, text)
+  local p = dir .. "/tasks/" .. name
+  sys.write_file(p, text)
+  return p
+end
+
+-- a tiny dataset in the HF layout
+sys.write_file(dir .. "/data/me/toy/default/test.jsonl",
+  '{"q": "2+2", "a": "4", "opts": ["3", "4"], "gold": 1}\n{"q": "1+1", "a": "2", "opts": ["2", "5"], "gold": 0}\n{"q": "3+3", "a": "6", "opts": ["6", "7"], "gold": 0}\n')
+
+local good = [[
+return {
+  name = "toy",
+  dataset = { path = "me/toy", test_split = "test" },
+  output_type = "multiple_choice",
+  doc_to_text = "Q: {{q}}\nA:",
+  doc_to_choice = "{{opts}}",
+  doc_to_target = "{{gold}}",
+  num_fewshot = 1,
+}
+]]
+
+-- unknown field: named with file:line and a suggestion
+do
+  local p = write("typo.lua", (good:gsub("doc_to_text =", "doc_to_txt =")))
+  check.raises(function() registry.load_file(p) end,
+    { p .. ":5:", "unknown field 'doc_to_txt'", "did you mean 'doc_to_text'" })
+end
+
+-- missing required field
+do
+  local p = write("missing.lua", (good:gsub('  doc_to_target = "{{gold}}",\n', "")))
+  check.raises(function() registry.load_file(p) end, { p, "missing required field 'doc_to_target'" })
+end
+
+-- wrong type and bad output_type
+do
+  local p = write("badtype.lua", (good:gsub("num_fewshot = 1", 'num_fewshot = "five"')))
+  check.raises(function() registry.load_file(p) end, { p .. ":8:", "'num_fewshot' must be a number" })
+  local q = write("badot.lua", (good:gsub('"multiple_choice"', '"multiple_choise"')))
+  check.raises(function() registry.load_file(q) end, { q .. ":4:", "unknown output_type 'multiple_choise'" })
+end
+
+-- a Lua syntax error names file:line
+do
+  local p = write("syntax.lua", "return {\n  name = 'x',\n  doc_to_text = 'a' 'b'\n}\n")
+  check.raises(function() registry.load_file(p) end, { p .. ":3:" })
+end
+
+-- a runtime error inside doc_to_text names the task, phase and document index
+do
+  local p = write("boom.lua", [[
+return {
+  name = "boom",
+  dataset = { path = "me/toy", test_split = "test" },
+  doc_to_text = function(doc)
+    if doc.q == "1+1" then error("no addition today") end
+    return doc.q
+  end,
+  doc_to_target = "{{a}}",
+}
+]])
+  local t = registry.load_file(p)[1]
+  check.raises(function() runner.build_task(t, { data_dir = dir .. "/data", fewshot_seed = 1234 }, {}) end,
+    { "task 'boom'", "building the prompt of document 1", p .. ":5:", "no addition today" })
+end
+
+-- task scripts get no io/os
+do
+  local p = write("sandbox.lua", "local f = io.open('/etc/passwd')\nreturn {}\n")
+  check.raises(function() registry.load_file(p) end, { p .. ":1:", "io" })
+end
+
+-- a valid task: few-shot from the test split excludes the evaluated document
+do
+  local p = write("toy.lua", good)
+  local t = registry.load_file(p)[1]
+  local b = runner.build_task(t, { data_dir = dir .. "/data", fewshot_seed = 1234 }, {})
+  check.eq(#b.samples, 3)
+  for i, s in ipairs(b.samples) do
+    local ctx = s.requests[1].context
+    check.ok(not string.find(ctx, "Q: " .. s.doc.q .. "\nA: ", 1, true), "doc " .. i .. " is not its own example")
+    check.eq(#s.requests, 2)
+  end
+  check.eq(b.samples[1].requests[2].continuation, " 4")
+  check.eq(b.samples[1].gold, 1)
+  -- missing split: the error names the task and the path expected
+  t.dataset.test_split = "validation"
+  check.raises(function() runner.build_task(t, { data_dir = dir .. "/data", fewshot_seed = 1234 }, {}) end,
+    { "task 'toy'", "me/toy/default/validation.jsonl" })
+end
+
+-- templates: dotted paths, 0-based indices, lists, Python-style values, missing fields
+do
+  local doc = { a = { b = { "x", "y" } }, n = 3, f = 2.5, t = true, s = "hi" }
+  check.eq(template.render("{{a.b[1]}}-{{n}}-{{f}}-{{t}}", doc), "y-3-2.5-True")
+  check.eq(template.render("{{a.b}}", doc), { "x", "y" })
+  check.eq(template.render("{{ s }}!", doc), "hi!")
+  check.raises(function() template.render("{{nope}}", doc) end, { "has no field 'nope'" })
+end
+
+-- samplers: first_n keeps pool order; random reproduces CPython's random.Random(1234).sample
+-- (python3: r=random.Random(1234); [r.sample(range(100),6) for _ in range(2)]
+--  -> [[99, 56, 14, 0, 11, 74], [4, 85, 88, 10, 12, 98]])
+do
+  local pool = {}
+  for i = 1, 100 do pool[i] = { id = i - 1 } end
+  local s = fewshot.new("first_n", pool, false, 1234)
+  check.eq(s:draw({}, 3)[3].id, 2)
+  local r = fewshot.new("random", pool, false, 1234)
+  local ids = function(list) local o = {} for i, d in ipairs(list) do o[i] = d.id end return o end
+  check.eq(ids(r:draw({}, 6)), { 99, 56, 14, 0, 11, 74 })
+  check.eq(ids(r:draw({}, 6)), { 4, 85, 88, 10, 12, 98 })
+  -- exclude_doc: draws n+1 and drops the evaluated doc (pool[100] has id 99, drawn first)
+  local e = fewshot.new("random", pool, true, 1234)
+  check.eq(ids(e:draw(pool[100], 5)), { 56, 14, 0, 11, 74 })
+end
+
+-- metric validation: a metric the output type cannot compute is named
+check.raises(function()
+  task.validate({ name = "m", dataset = { path = "x", test_split = "t" }, doc_to_text = "a",
+    doc_to_target = "b", metrics = { "acc_norm" } }, "inline.lua")
+end, { "metric 'acc_norm' is not available for output_type 'generate_until'" })
+
+os.execute("rm -rf '" .. dir .. "'")
+return check.summary()

@@ -1,0 +1,160 @@
+/* test_score.c — multiple choice, aggregation, bootstrap stderr, lower/strip.
+ *
+ * Reference numbers were printed by CPython 3.11.7 with lm-eval's formulas, e.g.
+ *   python3 -c "import math; x=[1,0,1,1,0,1,0,1,1,1]; mu=sum(x)/len(x);
+ *     print((math.sqrt(sum([(v-mu)**2 for v in x])/(len(x)-1))/math.sqrt(len(x))).hex())"
+ * and "x".lower() / "x".strip() for the text cases. */
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "score/metrics.h"
+
+static void test_multiple_choice(void)
+{
+    int acc, acc_norm;
+    /* lens 13, 2, 2, 23: argmax(ll) = 2, argmax(ll / len) = 0 */
+    const double lls[4] = {-10.0, -12.0, -9.5, -20.0};
+    const char *ch[4] = {"a long answer", "no", "ok", "a very very long answer"};
+    metric_multiple_choice(lls, ch, 4, 0, &acc, &acc_norm);
+    CHECK(acc == 0 && acc_norm == 1);
+    metric_multiple_choice(lls, ch, 4, 2, &acc, &acc_norm);
+    CHECK(acc == 1 && acc_norm == 0);
+
+    /* ties go to the lowest index; lengths count code points, not bytes (-9/3 == -3) */
+    const double tie[3] = {-6.0, -6.0, -9.0};
+    const char *tie_ch[3] = {"ab", "cd", "\u00e9\u00e8\u00ea"};
+    metric_multiple_choice(tie, tie_ch, 3, 0, &acc, &acc_norm);
+    CHECK(acc == 1 && acc_norm == 1);
+    metric_multiple_choice(tie, tie_ch, 3, 1, &acc, &acc_norm);
+    CHECK(acc == 0 && acc_norm == 0);
+
+    /* several golds */
+    const int golds[2] = {1, 2};
+    metric_multiple_choice_multi(lls, ch, 4, golds, 2, &acc, &acc_norm);
+    CHECK(acc == 1 && acc_norm == 0);
+
+    /* an empty choice divides by 1; numpy's argmax picks the first NaN */
+    const double e[2] = {-3.0, -2.0};
+    const char *e_ch[2] = {"", "xy"};
+    metric_multiple_choice(e, e_ch, 2, 1, &acc, &acc_norm);
+    CHECK(acc == 1 && acc_norm == 1); /* -3/1 < -2/2 */
+    const double nan3[3] = {1.0, NAN, 3.0};
+    CHECK(metric_argmax(nan3, 3) == 1);
+    metric_multiple_choice(NULL, NULL, 0, 0, &acc, &acc_norm);
+    CHECK(acc == 0 && acc_norm == 0);
+}
+
+static void test_aggregation(void)
+{
+    const double x[10] = {1, 0, 1, 1, 0, 1, 0, 1, 1, 1};
+    CHECK(agg_mean(x, 10) == 0x1.6666666666666p-1);
+    CHECK(agg_mean_stderr(x, 10) == 0x1.38d6509b0208ep-3); /* 0.15275252316519466 */
+    const double y[5] = {0.1, 0.25, 3.5, -2.0, 7.125};
+    CHECK(agg_mean(y, 5) == 0x1.cb851eb851eb8p+0);
+    CHECK(agg_mean_stderr(y, 5) == 0x1.98b606694dea5p+0);
+    CHECK(isnan(agg_mean_stderr(y, 1)));
+    CHECK(isnan(agg_mean(y, 0)));
+    const double ll[3] = {-1.5, -2.0, -0.25};
+    CHECK(agg_perplexity(ll, 3) == 0x1.bec38edb0faf0p+1); /* 3.4903429574618414 */
+    CHECK(agg_apply(AGG_PERPLEXITY, ll, 3) == agg_perplexity(ll, 3));
+    CHECK(agg_apply(AGG_MEAN, ll, 3) == agg_mean(ll, 3));
+}
+
+/* n values from a fixed LCG: 0/1 with p ~ 0.3 (bernoulli) or log-likelihoods in [-4, 0). */
+static double *make_values(size_t n, int bernoulli)
+{
+    double *x = malloc(n * sizeof *x);
+    uint64_t s = 42;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005u + 1442695040888963407u;
+        double u = (double)(s >> 11) / 9007199254740992.0;
+        x[i] = bernoulli ? (u < 0.3) : -4.0 * u;
+    }
+    return x;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define BOOT_ITERS 10000 /* sanitizer builds run ~25x slower */
+#else
+#define BOOT_ITERS 100000 /* lm-eval's default */
+#endif
+
+static void test_bootstrap(void)
+{
+    const size_t n = 5000;
+    const int iters = BOOT_ITERS;
+    double *x = make_values(n, 1);
+    int threads = omp_get_max_threads();
+
+    omp_set_num_threads(1);
+    double t0 = omp_get_wtime();
+    double b1 = bootstrap_stderr(x, n, AGG_MEAN, iters, 1234);
+    double t1 = omp_get_wtime();
+    omp_set_num_threads(2);
+    double b2 = bootstrap_stderr(x, n, AGG_MEAN, iters, 1234);
+    double t2 = omp_get_wtime();
+    omp_set_num_threads(threads);
+    printf("bootstrap n=%zu iters=%d: %.3f s on 1 thread, %.3f s on 2 threads\n", n, iters,
+           t1 - t0, t2 - t1);
+    CHECK(b1 == b2); /* bit-identical whatever the thread count */
+    CHECK(bootstrap_stderr(x, n, AGG_MEAN, 1000, 1234) ==
+          bootstrap_stderr(x, n, AGG_MEAN, 1000, 1234));
+    CHECK(bootstrap_stderr(x, n, AGG_MEAN, 1000, 1) != bootstrap_stderr(x, n, AGG_MEAN, 1000, 2));
+
+    /* the bootstrap agrees with the closed form within 3% (its own noise is <= 0.7%) */
+    double analytic = agg_mean_stderr(x, n);
+    CHECK_NEAR(b1 / analytic, 1.0, 0.03);
+
+    /* perplexity: delta method, stderr ~ exp(-mean) * stderr(mean) */
+    double *ll = make_values(n, 0);
+    double bp = bootstrap_stderr(ll, n, AGG_PERPLEXITY, 20000, 7);
+    CHECK_NEAR(bp / (agg_perplexity(ll, n) * agg_mean_stderr(ll, n)), 1.0, 0.03);
+    CHECK(isnan(bootstrap_stderr(ll, 0, AGG_MEAN, 100, 1)));
+    CHECK(isnan(bootstrap_stderr(ll, n, AGG_MEAN, 1, 1)));
+    free(ll);
+    free(x);
+}
+
+static void check_text(char *(*fn)(const char *), const char *in, const char *want)
+{
+    char *got = fn(in);
+    CHECK_STR(got, want);
+    free(got);
+}
+
+static void test_text(void)
+{
+    check_text(text_lower, "Hello WORLD 42", "hello world 42");
+    check_text(text_lower, "\u00c0\u00c9\u00ce\u00d5\u00dc \u0178 \u0132\u013f\u0141\u017d",
+               "\u00e0\u00e9\u00ee\u00f5\u00fc \u00ff \u0133\u0140\u0142\u017e");
+    check_text(text_lower, "\u041f\u0420\u0418\u0412\u0415\u0422 \u0401\u0436",
+               "\u043f\u0440\u0438\u0432\u0435\u0442 \u0451\u0436");
+    check_text(text_lower, "TI\u1ebeNG VI\u1ec6T \u0218\u021a",
+               "ti\u1ebfng vi\u1ec7t \u0219\u021b");
+    check_text(text_lower, "\u0130STANBUL", "i\u0307stanbul");
+    /* Greek final sigma: 'ΟΔΟΣ ΟΔΟΣ.'.lower(), 'Σ'.lower(), "ΑΣ'Α".lower(), "ΑΣ'".lower() */
+    check_text(text_lower, "\u039f\u0394\u039f\u03a3 \u039f\u0394\u039f\u03a3.",
+               "\u03bf\u03b4\u03bf\u03c2 \u03bf\u03b4\u03bf\u03c2.");
+    check_text(text_lower, "\u03a3", "\u03c3");
+    check_text(text_lower, "\u0391\u03a3'\u0391", "\u03b1\u03c3'\u03b1");
+    check_text(text_lower, "\u0391\u03a3'", "\u03b1\u03c2'");
+    check_text(text_lower, "a\xff" "B", "a\xff" "b"); /* invalid bytes pass through */
+    check_text(text_strip, " \t\u3000 x y\u00a0\x1c\n", "x y");
+    check_text(text_strip, "\u2003\u2003", "");
+    check_text(text_strip, "", "");
+    check_text(text_strip, "\xe3", "\xe3");
+    CHECK(utf8_len("h\u00e9llo\u65e5\u672c") == 7);
+    CHECK(utf8_len("") == 0);
+    CHECK(text_is_space(0x85) && text_is_space(0x1f) && !text_is_space(0x200b));
+}
+
+int main(void)
+{
+    test_multiple_choice();
+    test_aggregation();
+    test_bootstrap();
+    test_text();
+    return check_summary();
+}
