@@ -2,6 +2,7 @@
  * or cJSON trees. The rules are described in json_lua.h. */
 #include "json_lua.h"
 
+#include <float.h>
 #include <lauxlib.h>
 #include <math.h>
 #include <stdio.h>
@@ -286,7 +287,10 @@ static void put_string(buf *b, const char *s, size_t n)
 static void format_double(double d, char *out, size_t outlen)
 {
     char tmp[40];
-    for (int prec = 15; prec <= 17; prec++) {
+    /* 15 significant digits always read back for a normal double when fewer would (the
+     * trailing zeros are stripped below); subnormals have fewer digits of precision. */
+    int first = fabs(d) < DBL_MIN ? 1 : 15;
+    for (int prec = first; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
         if (prec == 17 || strtod(tmp, NULL) == d) break;
     }

@@ -40,7 +40,8 @@ static const dtype_info DTYPES[] = {
 };
 #define N_DTYPES ((int)(sizeof DTYPES / sizeof DTYPES[0]))
 
-static const char SUPPORTED_DTYPES[] = "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K";
+static const char SUPPORTED_DTYPES[] =
+    "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K";
 
 const char *gguf_dtype_name(int t)
 {
@@ -226,8 +227,6 @@ static int read_kvs(cursor *c, gguf_file *f)
         snprintf(what, sizeof what, "the key of metadata entry %" PRIu64, i);
         if (read_str(c, &key, what) < 0) return -1;
         kv->key = xstrndup(key.ptr, key.len);
-        if (gguf_find_key(f, kv->key) != kv)
-            return errf(c->err, c->errlen, "%s: duplicate metadata key '%s'", c->path, kv->key);
         if (read_u32(c, &type, kv->key) < 0 || read_value(c, type, &kv->val, 0, kv->key) < 0)
             return -1;
         if (kv->val.type == GGUF_VT_STRING) /* scalar strings get a NUL-terminated copy */
@@ -246,8 +245,6 @@ static int read_tensor_info(cursor *c, gguf_file *f, uint64_t i)
     snprintf(what, sizeof what, "the name of tensor %" PRIu64, i);
     if (read_str(c, &name, what) < 0) return -1;
     t->name = xstrndup(name.ptr, name.len);
-    if (gguf_find_tensor(f, t->name) != t)
-        return errf(c->err, c->errlen, "%s: duplicate tensor name '%s'", c->path, t->name);
     if (read_u32(c, &t->n_dims, t->name) < 0) return -1;
     if (t->n_dims > GGUF_MAX_DIMS)
         return errf(c->err, c->errlen, "%s: tensor '%s' has %u dimensions (at most %d)",
@@ -328,6 +325,36 @@ static int place_tensors(gguf_file *f, size_t info_end, char *err, size_t errlen
     return 0;
 }
 
+/* ---- duplicate names (sorted, so that a hostile file cannot make this quadratic) ---- */
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The first name that occurs twice among n names (stride bytes apart from base), or NULL. */
+static const char *find_duplicate(const void *base, uint64_t n, size_t stride)
+{
+    const char *dup = NULL;
+    char **names = xmalloc((n ? n : 1) * sizeof(char *));
+    for (uint64_t i = 0; i < n; i++)
+        memcpy(&names[i], (const char *)base + i * stride, sizeof(char *));
+    qsort(names, n, sizeof(char *), cmp_names);
+    for (uint64_t i = 1; i < n && !dup; i++)
+        if (strcmp(names[i - 1], names[i]) == 0) dup = names[i];
+    free(names);
+    return dup;
+}
+
+static int check_duplicates(const gguf_file *f, char *err, size_t errlen)
+{
+    const char *dup = find_duplicate(&f->kv[0].key, f->n_kv, sizeof(gguf_kv));
+    if (dup) return errf(err, errlen, "%s: duplicate metadata key '%s'", f->path, dup);
+    dup = find_duplicate(&f->tensors[0].name, f->n_tensors, sizeof(gguf_tensor));
+    if (dup) return errf(err, errlen, "%s: duplicate tensor name '%s'", f->path, dup);
+    return 0;
+}
+
 /* ---- opening -------------------------------------------------------------------------- */
 
 static int read_header(cursor *c, gguf_file *f)
@@ -371,9 +398,10 @@ static int parse(gguf_file *f, char *err, size_t errlen)
     if (read_header(&c, f) < 0) return -1;
     f->kv = xcalloc(f->n_kv, sizeof(gguf_kv));
     f->tensors = xcalloc(f->n_tensors, sizeof(gguf_tensor));
-    if (read_kvs(&c, f) < 0 || read_alignment(f, err, errlen) < 0) return -1;
+    if (read_kvs(&c, f) < 0) return -1;
     for (uint64_t i = 0; i < f->n_tensors; i++)
         if (read_tensor_info(&c, f, i) < 0) return -1;
+    if (check_duplicates(f, err, errlen) < 0 || read_alignment(f, err, errlen) < 0) return -1;
     return place_tensors(f, c.pos, err, errlen);
 }
 

@@ -136,8 +136,9 @@ static void split_llama3(piece *p, size_t max_digits)
         if (k) { pos += k; emit(p, pos); continue; }
         uint32_t c = cp_at(p, pos);
         unsigned f = fl_at(p, pos);
+        /* [^\r\n\p{L}\p{N}]?\p{L}+ */
         if (!(c == '\r' || c == '\n' || (f & UNI_NUMBER)) &&
-            ((f & UNI_LETTER) || (fl_at(p, pos + 1) & UNI_LETTER))) {   /* [^\r\n\p{L}\p{N}]?\p{L}+ */
+            ((f & UNI_LETTER) || (fl_at(p, pos + 1) & UNI_LETTER))) {
             pos++;
             while (fl_at(p, pos) & UNI_LETTER) pos++;
             emit(p, pos);

@@ -224,7 +224,8 @@ static int load_merges(tokenizer *t, const gguf_file *f, char *err, size_t errle
     return 0;
 }
 
-/* A special-token id key: -1 when absent or outside the vocabulary. */
+/* A special-token id key; ids outside the vocabulary (e.g. 0xFFFFFFFF for "none") and
+   absent keys with an out-of-range default become -1. */
 static int read_id(const tokenizer *t, const gguf_file *f, const char *key, int32_t *id,
                    char *err, size_t errlen)
 {
@@ -232,7 +233,7 @@ static int read_id(const tokenizer *t, const gguf_file *f, const char *key, int3
     int rc = gguf_get_u32(f, key, &v, err, errlen);
     if (rc < 0) return -1;
     if (rc == 1) *id = v < (uint32_t)t->cfg.n_vocab ? (int32_t)v : -1;
-    if (*id >= t->cfg.n_vocab) *id = -1;
+    else if (*id >= t->cfg.n_vocab) *id = -1;
     return 0;
 }
 
@@ -343,8 +344,6 @@ tokenizer *tok_load(const gguf_file *f, char *err, size_t errlen)
         tok_free(t);
         return NULL;
     }
-    for (int32_t *id = &t->cfg.bos; id <= &t->cfg.pad; id++)   /* defaults must fit too */
-        if (*id >= t->cfg.n_vocab) *id = -1;
     if (read_flags(t, f, err, errlen) < 0) {
         tok_free(t);
         return NULL;

@@ -1,7 +1,7 @@
 /* lua_report.c — "evallua.report": render the terminal results table from Lua rows.
  *
- *   report.table{ {task=, version=, filter=, n_shot=, metric=, arrow=, value=, stderr=}, ... }
- *     -> string
+ *   report.table({ {task=, version=, filter=, n_shot=, metric=, arrow=, value=, stderr=}, ... }
+ *                [, first_header]) -> string
  */
 #include "host/modules.h"
 #include "table.h"
@@ -28,10 +28,11 @@ static const char *row_field(lua_State *L, int t, const char *key)
     return s;
 }
 
-/* report.table(rows) -> the rendered table as a string */
+/* report.table(rows [, first_header]) -> the rendered table as a string */
 static int report_table(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
+    const char *first_header = luaL_optstring(L, 2, NULL);
     size_t n = (size_t)lua_rawlen(L, 1);
     table_row *rows = xcalloc(n ? n : 1, sizeof *rows);
     for (size_t i = 0; i < n; i++) {
@@ -52,7 +53,7 @@ static int report_table(lua_State *L)
         lua_pop(L, 1); /* the row stays referenced by the argument table */
     }
     buf out = {0};
-    table_render(rows, n, &out);
+    table_render(rows, n, first_header, &out);
     free(rows);
     lua_pushlstring(L, buf_str(&out), out.len);
     buf_free(&out);

@@ -44,12 +44,15 @@ static void put_cell(buf *out, const char *s, size_t width, int right)
     buf_putc(out, '|');
 }
 
-void table_render(const table_row *rows, size_t n, buf *out)
+void table_render(const table_row *rows, size_t n, const char *first_header, buf *out)
 {
     const int ncols = 9;
+    const char *header[TABLE_COLS];
+    memcpy(header, table_header, sizeof header);
+    if (first_header) header[0] = first_header;
     size_t width[TABLE_COLS];
     for (int c = 0; c < ncols; c++) {
-        width[c] = display_width(table_header[c]);
+        width[c] = display_width(header[c]);
         if (width[c] < 3) width[c] = 3;
         for (size_t i = 0; i < n; i++) {
             const char *s = row_cell(&rows[i], c);
@@ -58,7 +61,7 @@ void table_render(const table_row *rows, size_t n, buf *out)
         }
     }
     buf_putc(out, '|');
-    for (int c = 0; c < ncols; c++) put_cell(out, table_header[c], width[c], 0);
+    for (int c = 0; c < ncols; c++) put_cell(out, header[c], width[c], 0);
     buf_puts(out, "\n|");
     for (int c = 0; c < ncols; c++) {
         for (size_t k = 0; k + (table_right[c] ? 1 : 0) < width[c]; k++) buf_putc(out, '-');

@@ -20,7 +20,8 @@ typedef struct table_row {
     const char *stderr_;  /* formatted, or "N/A" */
 } table_row;
 
-/* Append the whole table (header, rule, rows) to out. Column widths count UTF-8 code points. */
-void table_render(const table_row *rows, size_t n, buf *out);
+/* Append the whole table (header, rule, rows) to out; first_header names the first column
+   ("Tasks" when NULL, "Groups" for group rows). Column widths count UTF-8 code points. */
+void table_render(const table_row *rows, size_t n, const char *first_header, buf *out);
 
 #endif

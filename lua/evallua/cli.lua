@@ -103,14 +103,16 @@ end
 local function resolve_tasks(cfg)
   local reg = registry.load(cfg.include_path)
   if type(cfg.tasks) == "table" then
-    local out = {}
+    local out, groups = {}, {}
     for _, item in ipairs(cfg.tasks) do
       if type(item) == "table" then out[#out + 1] = task.validate(item, cfg.suite or "suite")
       else
-        for _, t in ipairs(registry.resolve(reg, item)) do out[#out + 1] = t end
+        local ts, gs = registry.resolve(reg, item)
+        for _, t in ipairs(ts) do out[#out + 1] = t end
+        for _, g in ipairs(gs) do groups[#groups + 1] = g end
       end
     end
-    return out
+    return out, groups
   end
   if not cfg.tasks then error("no tasks given (use --tasks NAME[,NAME...])", 0) end
   return registry.resolve(reg, cfg.tasks)
@@ -166,7 +168,7 @@ end
 function M.run(opts)
   local cfg = M.config(opts)
   local start, t0 = sys.time(), sys.monotonic()
-  local tasks = resolve_tasks(cfg)
+  local tasks, groups = resolve_tasks(cfg)
   local spec = model.spec(cfg)
   if cfg.limit then warn("--limit %s: only for testing; scores on part of a task are not comparable", tostring(cfg.limit)) end
   local progress = not cfg.no_progress and os.getenv("EVALLUA_NO_PROGRESS") ~= "1"
@@ -186,14 +188,14 @@ function M.run(opts)
   local wall = sys.monotonic() - t0
   local res = results.build(built, {
     config = run_config_block(cfg, spec), start_time = start, wall_seconds = wall,
-    throughput = throughput(be:stats(), wall),
+    throughput = throughput(be:stats(), wall), groups = groups,
   })
   local stamp = os.date("!%Y-%m-%dT%H-%M-%S", math.floor(start))
   write_outputs(cfg, spec, built, res, stamp)
   io.write(string.format("%s (%s), gen_kwargs: (%s), limit: %s, num_fewshot: %s, batch_size: %s\n",
     spec.model_name, model.describe_args(cfg), cfg.gen_kwargs and json.encode(cfg.gen_kwargs) or "None",
     tostring(cfg.limit or "None"), tostring(cfg.num_fewshot or "None"), tostring(cfg.batch_size or 1)))
-  io.write(results.table(built))
+  io.write(results.table(built, groups, res))
   io.flush()
   local failed = summarize_failures(built, fatal)
   if failed > 0 or fatal then return 1 end

@@ -47,9 +47,12 @@ function M.load_file(path)
   if type(ret) ~= "table" then
     error(string.format("%s: a task script must return a task table (or a list of them), got %s", path, type(ret)), 0)
   end
-  local list = ret.name and { ret } or ret
+  local list = (ret.name or ret.group) and { ret } or ret
   local out = {}
-  for i, t in ipairs(list) do out[i] = task.validate(t, path) end
+  for i, t in ipairs(list) do
+    if type(t) == "table" and t.group ~= nil then out[i] = task.validate_group(t, path)
+    else out[i] = task.validate(t, path) end
+  end
   if #out == 0 then error(string.format("%s: the returned table defines no task", path), 0) end
   return out
 end
@@ -83,7 +86,7 @@ end
 --- Load every task on the search path: returns a registry {tasks = {...}, by_name = {...}}.
 --- A broken file raises (it names the file); a task name defined twice keeps the first.
 function M.load(include_paths)
-  local reg = { tasks = {}, by_name = {}, errors = {} }
+  local reg = { tasks = {}, groups = {}, by_name = {} }
   for _, dir in ipairs(M.search_path(include_paths)) do
     if not sys.is_dir(dir) and dir ~= sys.home() .. "/tasks" then
       error(string.format("task directory %s does not exist", dir), 0)
@@ -95,18 +98,21 @@ function M.load(include_paths)
         local key = string.lower(t.name)
         if not reg.by_name[key] then
           reg.by_name[key] = t
-          reg.tasks[#reg.tasks + 1] = t
+          local list = t.group and reg.groups or reg.tasks
+          list[#list + 1] = t
         end
       end
     end
   end
-  for _, t in ipairs(reg.tasks) do
-    for _, a in ipairs(t.aliases) do
-      local key = string.lower(a)
-      if not reg.by_name[key] then reg.by_name[key] = t end
+  for _, list in ipairs { reg.tasks, reg.groups } do
+    for _, t in ipairs(list) do
+      for _, a in ipairs(t.aliases) do
+        local key = string.lower(a)
+        if not reg.by_name[key] then reg.by_name[key] = t end
+      end
     end
+    table.sort(list, function(a, b) return a.name < b.name end)
   end
-  table.sort(reg.tasks, function(a, b) return a.name < b.name end)
   return reg
 end
 
@@ -118,13 +124,34 @@ local function glob_to_pattern(g)
 end
 
 --- Resolve a comma-separated task list to tasks, in the order given (no duplicates).
+--- A group expands to its tasks (recursively); the groups met are returned second,
+--- members before the groups that contain them.
 function M.resolve(reg, spec)
-  local out, seen = {}, {}
-  local function add(t)
-    if not seen[t] then
-      seen[t] = true
-      out[#out + 1] = t
+  local out, seen, groups, seen_group = {}, {}, {}, {}
+  local function add(t, stack)
+    if not t.group then
+      if not seen[t] then
+        seen[t] = true
+        out[#out + 1] = t
+      end
+      return
     end
+    if seen_group[t] then return end
+    stack = stack or {}
+    if stack[t] then error(string.format("group '%s' contains itself (%s)", t.name, t.file), 0) end
+    stack[t] = true
+    t.members = {}
+    for _, member in ipairs(t.tasks) do
+      local m = reg.by_name[string.lower(member)]
+      if not m then
+        error(string.format("group '%s' (%s) names unknown task '%s'", t.name, t.file, member), 0)
+      end
+      t.members[#t.members + 1] = m
+      add(m, stack)
+    end
+    stack[t] = nil
+    seen_group[t] = true
+    groups[#groups + 1] = t
   end
   for _, raw in ipairs(util.split(spec, ",")) do
     local name = util.strip(raw)
@@ -154,7 +181,7 @@ function M.resolve(reg, spec)
     end
   end
   if #out == 0 then error("no tasks given (use --tasks NAME[,NAME...])", 0) end
-  return out
+  return out, groups
 end
 
 return M

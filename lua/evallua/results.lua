@@ -50,6 +50,87 @@ local function task_config(b)
   }
 end
 
+-- lm-eval's pooled_sample_stderr: the stderr of the concatenated samples of the members.
+local function pooled_stderr(stderrs, sizes)
+  local num, total = 0, 0
+  for i, se in ipairs(stderrs) do
+    num = num + (sizes[i] - 1) * se * se * sizes[i]
+    total = total + sizes[i]
+  end
+  if total - #sizes <= 0 or total == 0 then return "N/A" end
+  return math.sqrt(num / (total - #sizes) / total)
+end
+
+-- The metric names a group aggregates: its aggregate list, else every member's metrics.
+local function group_specs(g, out)
+  if #g.aggregate_specs > 0 then return g.aggregate_specs end
+  local names, specs = {}, {}
+  for _, m in ipairs(g.members) do
+    for name in pairs(out.higher_is_better[m.name] or {}) do
+      if not names[name] then
+        names[name] = true
+        specs[#specs + 1] = { name = name, weight_by_size = true }
+      end
+    end
+  end
+  table.sort(specs, function(a, b) return a.name < b.name end)
+  return specs
+end
+
+-- One group's row: per metric and filter, the (size-weighted) mean over members that
+-- report it, with the pooled stderr (lm-eval's consolidate_group_results).
+local function aggregate_group(g, out, sizes)
+  local res, hib, total = { alias = g.name }, {}, 0
+  for _, m in ipairs(g.members) do total = total + (sizes[m.name] or 0) end
+  for _, spec in ipairs(group_specs(g, out)) do
+    local keys = {}
+    for _, m in ipairs(g.members) do
+      for k in pairs(out.results[m.name] or {}) do
+        if string.sub(k, 1, #spec.name + 1) == spec.name .. "," then keys[k] = true end
+      end
+    end
+    for key in pairs(keys) do
+      local se_key = spec.name .. "_stderr," .. string.sub(key, #spec.name + 2)
+      local sum, wsum, stderrs, ns, na = 0, 0, {}, {}, false
+      for _, m in ipairs(g.members) do
+        local r = out.results[m.name]
+        local v = r and r[key]
+        if type(v) == "number" then
+          local n = sizes[m.name] or 0
+          local w = spec.weight_by_size and n or 1
+          sum, wsum = sum + v * w, wsum + w
+          if type(r[se_key]) == "number" then stderrs[#stderrs + 1] = r[se_key] else na = true end
+          ns[#ns + 1] = n
+        end
+      end
+      if wsum > 0 then
+        res[key] = sum / wsum
+        res[se_key] = na and "N/A" or pooled_stderr(stderrs, ns)
+      end
+    end
+    local first = g.members[1] and out.higher_is_better[g.members[1].name]
+    hib[spec.name] = first and first[spec.name]
+    if hib[spec.name] == nil then hib[spec.name] = true end
+  end
+  sizes[g.name] = total
+  return res, hib
+end
+
+--- Add each group's aggregated row to results and groups (members first, then parents).
+function M.aggregate_groups(groups, out, built)
+  local sizes = {}
+  for _, b in ipairs(built) do sizes[b.task.name] = #b.answered end
+  for _, g in ipairs(groups or {}) do
+    local res, hib = aggregate_group(g, out, sizes)
+    out.results[g.name], out.groups[g.name] = res, res
+    local names = json.array()
+    for i, m in ipairs(g.members) do names[i] = m.name end
+    out.group_subtasks[g.name] = names
+    out.versions[g.name] = g.version
+    out.higher_is_better[g.name] = hib
+  end
+end
+
 --- The whole results table for a run.
 function M.build(built, run)
   local out = {
@@ -82,6 +163,7 @@ function M.build(built, run)
     out.higher_is_better[t.name] = hib
     out["n-samples"][t.name] = { original = b.n_docs, effective = #b.samples }
   end
+  M.aggregate_groups(run.groups, out, built)
   return out
 end
 
@@ -91,8 +173,34 @@ local function fmt_value(v)
   return tostring(v)
 end
 
---- The terminal table (lm-eval's Markdown layout).
-function M.table(built)
+local function fmt_stderr(se)
+  if se == nil or se == "N/A" or (type(se) == "number" and se ~= se) then return "N/A" end
+  return fmt_value(se)
+end
+
+local function group_rows(groups, res)
+  local rows = {}
+  for _, g in ipairs(groups) do
+    local r = res.results[g.name]
+    local first = true
+    for _, key in ipairs(util.sorted_keys(r)) do
+      local metric, filter = string.match(key, "^(.-),(.*)$")
+      if metric and not string.find(metric, "_stderr$") then
+        rows[#rows + 1] = {
+          task = first and g.name or "", version = first and util.pystr(g.version) or "",
+          filter = filter, n_shot = "", metric = metric,
+          arrow = res.higher_is_better[g.name][metric] == false and "↓" or "↑",
+          value = fmt_value(r[key]), stderr = fmt_stderr(r[metric .. "_stderr," .. filter]),
+        }
+        first = false
+      end
+    end
+  end
+  return rows
+end
+
+--- The terminal table (lm-eval's Markdown layout), and the groups table when any.
+function M.table(built, groups, res)
   local rows = {}
   for _, b in ipairs(built) do
     local t = b.task
@@ -110,7 +218,9 @@ function M.table(built)
       end
     end
   end
-  return report.table(rows)
+  local text = report.table(rows)
+  if groups and #groups > 0 then text = text .. "\n" .. report.table(group_rows(groups, res), "Groups") end
+  return text
 end
 
 local function sanitize(name)

@@ -222,6 +222,34 @@ function M.validate(t, path)
   return t
 end
 
+local GROUP_FIELDS = { group = true, aliases = true, tasks = true, aggregate = true, version = true }
+
+--- Check a group table ({ group = "mmlu", tasks = {...}, aggregate = {...} }) from a task
+--- file. aggregate entries are metric names or { "acc", weight_by_size = true }; the
+--- default is every member metric averaged with weight_by_size = true (lm-eval's MMLU).
+function M.validate_group(g, path)
+  check_known(g, GROUP_FIELDS, path, "group '" .. tostring(g.group) .. "'")
+  if type(g.group) ~= "string" then error(string.format("%s: a group needs a name (group = \"...\")", path), 0) end
+  if type(g.tasks) ~= "table" or #g.tasks == 0 then
+    error(string.format("%s: group '%s' needs a non-empty tasks list", where(path, "tasks"), g.group), 0)
+  end
+  local specs = {}
+  for i, a in ipairs(g.aggregate or {}) do
+    local spec = type(a) == "string" and { a } or a
+    if type(spec[1]) ~= "string" then
+      error(string.format("%s: aggregate[%d] of group '%s' must be a metric name or { name, weight_by_size = bool }",
+        where(path, "aggregate"), i, g.group), 0)
+    end
+    specs[i] = { name = spec[1], weight_by_size = spec.weight_by_size ~= false }
+  end
+  g.aggregate_specs = specs
+  g.aliases = g.aliases or {}
+  g.version = g.version or 0
+  g.name = g.group
+  g.file = path
+  return g
+end
+
 --- Wrap a call into task code so an error names the file, phase and document.
 function M.call(t, phase, doc_index, fn, ...)
   local res = table.pack(pcall(fn, ...))
@@ -231,10 +259,27 @@ function M.call(t, phase, doc_index, fn, ...)
     doc_index - 1, msg), 0)
 end
 
---- doc_to_text(doc) as a string.
+--- doc_to_text(doc): a string, or for a multiple-input task (winogrande) the 0-based index
+--- of the correct context among doc_to_choice(doc).
 function M.doc_text(t, doc)
   local v = template.apply(t.doc_to_text, doc, "doc_to_text")
+  if math.type(v) == "integer" then return v end
+  -- lm-eval: a template rendering a digit string, in a task with choices, is an index
+  if type(v) == "string" and type(t.doc_to_text) == "string" and t.doc_to_choice ~= nil
+      and string.match(v, "^%d+$") then
+    return math.tointeger(tonumber(v))
+  end
   return type(v) == "string" and v or util.pystr(v)
+end
+
+--- A few-shot example as (question, answer). Multiple-input tasks show the correct context
+--- and the shared target (lm-eval: choices[gold] + target_delimiter + target).
+function M.example(t, doc)
+  local q = M.doc_text(t, doc)
+  if math.type(q) == "integer" then
+    return M.doc_choices(t, doc)[q + 1], util.pystr(template.apply(t.doc_to_target, doc, "doc_to_target"))
+  end
+  return q, M.fewshot_answer(t, doc)
 end
 
 --- doc_to_choice(doc) as a list of strings (nil when the task has none).
@@ -278,9 +323,11 @@ function M.fewshot_answer(t, doc)
   return util.pystr(target)
 end
 
---- Build the prompt for doc. Returns the plain-text context and the chat messages
---- (messages only when opts.chat_template is set).
-function M.context(t, doc, shots, opts)
+--- Build the prompt for doc, ending with `question` (doc_to_text(doc) unless given: a
+--- multiple-input task passes each context in turn). Returns the plain-text context and
+--- the chat messages (messages only when opts.chat_template is set).
+function M.context(t, doc, shots, opts, question)
+  question = question or M.doc_text(t, doc)
   local system = opts.system_instruction
   local desc = t.description
   if opts.chat_template then
@@ -290,8 +337,7 @@ function M.context(t, doc, shots, opts)
     if sys_text then messages[#messages + 1] = { role = "system", content = sys_text } end
     local block = {}
     for _, fs in ipairs(shots) do
-      local q = M.doc_text(t, fs)
-      local a = M.fewshot_answer(t, fs)
+      local q, a = M.example(t, fs)
       if opts.fewshot_as_multiturn then
         messages[#messages + 1] = { role = "user", content = q }
         messages[#messages + 1] = { role = "assistant", content = a }
@@ -299,7 +345,7 @@ function M.context(t, doc, shots, opts)
         block[#block + 1] = q .. t.target_delimiter .. a .. t.fewshot_delimiter
       end
     end
-    messages[#messages + 1] = { role = "user", content = table.concat(block) .. M.doc_text(t, doc) }
+    messages[#messages + 1] = { role = "user", content = table.concat(block) .. question }
     local parts = {}
     for _, m in ipairs(messages) do parts[#parts + 1] = m.content end
     return table.concat(parts, "\n"), messages
@@ -308,10 +354,26 @@ function M.context(t, doc, shots, opts)
   if system then parts[#parts + 1] = system .. (desc ~= "" and t.fewshot_delimiter or "") end
   parts[#parts + 1] = desc
   for _, fs in ipairs(shots) do
-    parts[#parts + 1] = M.doc_text(t, fs) .. t.target_delimiter .. M.fewshot_answer(t, fs) .. t.fewshot_delimiter
+    local q, a = M.example(t, fs)
+    parts[#parts + 1] = q .. t.target_delimiter .. a .. t.fewshot_delimiter
   end
-  parts[#parts + 1] = M.doc_text(t, doc)
+  parts[#parts + 1] = question
   return table.concat(parts), nil
+end
+
+--- Requests of a multiple-input task (winogrande): one context per choice, all scored on
+--- the same continuation; gold is doc_to_text(doc).
+function M.multiple_input_requests(t, doc, shots, opts, gold)
+  local choices = M.doc_choices(t, doc)
+  if gold < 0 or gold >= #choices then
+    error(string.format("doc_to_text gave %d, not a valid context index (0..%d)", gold, #choices - 1), 0)
+  end
+  local cont = t.target_delimiter .. util.pystr(template.apply(t.doc_to_target, doc, "doc_to_target"))
+  local reqs = {}
+  for i, c in ipairs(choices) do
+    reqs[i] = { kind = "loglikelihood", context = (M.context(t, doc, shots, opts, c)), continuation = cont }
+  end
+  return reqs, gold, choices
 end
 
 --- generation_kwargs merged with --gen_kwargs overrides, in the backend's terms.
@@ -334,8 +396,12 @@ end
 
 --- Requests for one document: a list of backend requests, plus the gold target and choices.
 function M.requests(t, doc, shots, opts)
-  local ctx, messages = M.context(t, doc, shots, opts)
   local ot = t.output_type
+  if ot == "multiple_choice" then
+    local question = M.doc_text(t, doc)
+    if math.type(question) == "integer" then return M.multiple_input_requests(t, doc, shots, opts, question) end
+  end
+  local ctx, messages = M.context(t, doc, shots, opts)
   if ot == "multiple_choice" then
     local choices = M.doc_choices(t, doc)
     local gold = M.doc_target(t, doc, choices)

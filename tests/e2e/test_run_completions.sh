@@ -58,4 +58,13 @@ check_eq "arc_easy acc/acc_norm recomputed" "$?" 0
 cat "$TMP/check1.out" "$TMP/check2.out" | grep -E "FAIL|failed|acc " || true
 check_has "echo request" "$(grep -m1 '"echo":true' "$TMP/main.log")" '"logprobs":1'
 
+# --- lambada_openai: loglikelihood, perplexity with a bootstrap stderr, greedy acc --------
+"$EVALLUA" run --model openai-completions --model-args "base_url=$URL,model=fake-model" \
+  --tasks lambada_openai --limit 40 --data-dir "$EVALLUA_TEST_DATA" \
+  --output "$TMP/ll.json" --log-samples >"$TMP/ll.out" 2>"$TMP/ll.err"
+check_eq "lambada exit status" "$?" 0
+"$EVALLUA" exec "$E2E/check_ll.lua" "$TMP/ll.json" "$(ls "$TMP"/samples_lambada_openai_*.jsonl)" lambada_openai >"$TMP/check3.out" 2>&1
+check_eq "lambada perplexity/acc recomputed" "$?" 0
+cat "$TMP/check3.out" | grep -E "FAIL|failed|perplexity " || true
+
 finish

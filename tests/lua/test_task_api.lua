@@ -137,5 +137,74 @@ check.raises(function()
     doc_to_target = "b", metrics = { "acc_norm" } }, "inline.lua")
 end, { "metric 'acc_norm' is not available for output_type 'generate_until'" })
 
+-- multiple-input (winogrande-style): doc_to_text gives the gold context index, the choices
+-- are contexts, every request scores the same continuation; few-shot examples show the
+-- correct context + target_delimiter + target
+do
+  sys.write_file(dir .. "/data/me/toy/default/wino.jsonl",
+    '{"s": "The cup fell because _ was slippery.", "o1": "the cup", "o2": "the table", "ans": "1"}\n' ..
+    '{"s": "Sam thanked Max because _ helped.", "o1": "Sam", "o2": "Max", "ans": "2"}\n')
+  local p = write("wino.lua", [[
+local function split(doc) local i = doc.s:find("_", 1, true) return doc.s:sub(1, i - 1), doc.s:sub(i + 1) end
+return {
+  name = "wino", dataset = { path = "me/toy", test_split = "wino" }, output_type = "multiple_choice",
+  doc_to_text = function(doc) return math.tointeger(tonumber(doc.ans)) - 1 end,
+  doc_to_choice = function(doc) local pre = split(doc) return { pre .. doc.o1, pre .. doc.o2 } end,
+  doc_to_target = function(doc) local _, post = split(doc) return (post:gsub("^ ", "")) end,
+  num_fewshot = 1, fewshot_config = { sampler = "first_n" }, metrics = { "acc" },
+}
+]])
+  local t = registry.load_file(p)[1]
+  local b = runner.build_task(t, { data_dir = dir .. "/data", fewshot_seed = 1234 }, {})
+  local s2 = b.samples[2]
+  check.eq(s2.gold, 1)
+  check.eq(#s2.requests, 2)
+  check.eq(s2.requests[1].continuation, " helped.")
+  check.eq(s2.requests[1].context, "The cup fell because the cup was slippery.\n\nSam thanked Max because Sam")
+  check.eq(s2.requests[2].context, "The cup fell because the cup was slippery.\n\nSam thanked Max because Max")
+end
+
+-- groups: resolution expands members (nested), aggregation is lm-eval's size-weighted mean
+-- with the pooled stderr: sqrt(sum((n_i - 1) * se_i^2 * n_i) / (sum n_i - k) / sum n_i)
+do
+  local gdir = dir .. "/groups"
+  sys.mkdir_p(gdir)
+  sys.write_file(gdir .. "/g.lua", [[
+local function toy(name) return { name = name, dataset = { path = "me/toy", test_split = "test" },
+  output_type = "multiple_choice", doc_to_text = "{{q}}", doc_to_choice = "{{opts}}", doc_to_target = "{{gold}}",
+  metrics = { "acc" } } end
+return {
+  toy("toy_a"), toy("toy_b"), toy("toy_c"),
+  { group = "inner", tasks = { "toy_a", "toy_b" }, aggregate = { { "acc", weight_by_size = true } } },
+  { group = "outer", aliases = { "OUT" }, tasks = { "inner", "toy_c" } },
+}
+]])
+  local reg = registry.load({ gdir })
+  local tasks, groups = registry.resolve(reg, "out")
+  check.eq(#tasks, 3)
+  check.eq(groups[1].name, "inner")
+  check.eq(groups[2].name, "outer")
+  local results = require "evallua.results"
+  local out = { results = {
+      toy_a = { ["acc,none"] = 0.5, ["acc_stderr,none"] = 0.1 },
+      toy_b = { ["acc,none"] = 0.8, ["acc_stderr,none"] = 0.2 },
+      toy_c = { ["acc,none"] = 0.2, ["acc_stderr,none"] = "N/A" } },
+    groups = {}, group_subtasks = {}, versions = {},
+    higher_is_better = { toy_a = { acc = true }, toy_b = { acc = true }, toy_c = { acc = true } } }
+  local built = {}
+  for name, n in pairs { toy_a = 10, toy_b = 30, toy_c = 20 } do
+    local answered = {}
+    for i = 1, n do answered[i] = {} end
+    built[#built + 1] = { task = { name = name }, answered = answered }
+  end
+  results.aggregate_groups(groups, out, built)
+  check.near(out.groups.inner["acc,none"], (0.5 * 10 + 0.8 * 30) / 40, 1e-12, "inner weighted mean")
+  local pooled = math.sqrt((9 * 0.01 * 10 + 29 * 0.04 * 30) / (40 - 2) / 40)
+  check.near(out.groups.inner["acc_stderr,none"], pooled, 1e-12, "inner pooled stderr")
+  check.near(out.groups.outer["acc,none"], (0.725 * 40 + 0.2 * 20) / 60, 1e-12, "outer weighted mean")
+  check.eq(out.groups.outer["acc_stderr,none"], "N/A", "N/A propagates")
+  check.eq(out.group_subtasks.outer, { "inner", "toy_c" })
+end
+
 os.execute("rm -rf '" .. dir .. "'")
 return check.summary()

@@ -15,7 +15,7 @@
 #include "host/modules.h"
 #include "util/buf.h"
 
-static char fixtures[4096]; /* tests/fixtures/data */
+static char fixtures[512]; /* tests/fixtures/data */
 static char tmpdir[256];    /* scratch files, removed at the end */
 
 static void find_fixtures(void)
@@ -34,7 +34,7 @@ static void find_fixtures(void)
 /* Path of a fixture (static buffer, valid until the next call). */
 static const char *fx(const char *rel)
 {
-    static char path[4096 + 256];
+    static char path[768];
     snprintf(path, sizeof path, "%s/%s", fixtures, rel);
     return path;
 }
@@ -120,7 +120,7 @@ static void test_jsonl(void)
     if (docs) CHECK_STR(str_field(cJSON_GetArrayItem(docs, 1), "a"), "y");
     cJSON_Delete(docs);
 
-    char want[1024];
+    char want[2048];
     snprintf(want, sizeof want, "%s:3: malformed JSON near column", fx("bad/malformed.jsonl"));
     check_read_fails(fx("bad/malformed.jsonl"), want);
     snprintf(want, sizeof want, "%s:2: expected a JSON object", fx("bad/not_object.jsonl"));
@@ -167,7 +167,7 @@ static void test_json(void)
     CHECK(docs && cJSON_GetArraySize(docs) == 2);
     cJSON_Delete(docs);
 
-    char want[1024];
+    char want[2048];
     snprintf(want, sizeof want, "%s:3: malformed JSON near column 1", fx("bad/garbage.json"));
     check_read_fails(fx("bad/garbage.json"), want);
     snprintf(want, sizeof want, "%s: expected a JSON array of objects", fx("bad/lone_object.json"));
@@ -214,7 +214,7 @@ static void test_csv(void)
     }
     cJSON_Delete(docs);
 
-    char want[1024];
+    char want[2048];
     snprintf(want, sizeof want, "%s:3: 2 fields, header has 3", fx("bad/wrong_fields.csv"));
     check_read_fails(fx("bad/wrong_fields.csv"), want);
     snprintf(want, sizeof want, "%s:2: unterminated quoted field", fx("bad/unterminated.csv"));
@@ -254,7 +254,7 @@ static void test_gz_and_empty(void)
 
 static void test_find(void)
 {
-    char path[4096], err[2048] = "", want[8192], hub[4096];
+    char path[4096], err[2048] = "", want[4096], hub[768];
     snprintf(hub, sizeof hub, "%s", fx("hub"));
     CHECK(dataset_find(hub, "evallua/tiny", NULL, "test", path, sizeof path, err, sizeof err) == 0);
     snprintf(want, sizeof want, "%s/evallua/tiny/default/test.jsonl", hub);
@@ -262,7 +262,7 @@ static void test_find(void)
     CHECK(dataset_find(hub, "evallua/tiny", "", "train", path, sizeof path, err, sizeof err) == 0);
     snprintf(want, sizeof want, "%s/evallua/tiny/default/train.csv", hub);
     CHECK_STR(path, want);
-    char slashed[4100];
+    char slashed[800];
     snprintf(slashed, sizeof slashed, "%s/", hub); /* a trailing slash is not doubled */
     CHECK(dataset_find(slashed, "evallua/tiny", "other", "test", path, sizeof path, err,
                        sizeof err) == 0);

@@ -92,7 +92,8 @@ static void test_matvec(void)
             for (int i = 0; i < COLS; i++) want += (double)row[i] * x[i];
             worst = fmax(worst, fabs(want - y[r]));
         }
-        if (worst > 1e-4) fprintf(stderr, "  matvec %s: max error %g\n", gguf_dtype_name(t.type), worst);
+        if (worst > 1e-4)
+            fprintf(stderr, "  matvec %s: max error %g\n", gguf_dtype_name(t.type), worst);
         CHECK(worst <= 1e-4);
     }
 }

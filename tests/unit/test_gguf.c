@@ -264,7 +264,8 @@ static void test_errors(void)
     PATCHED(patch_u64(&p, m.q_offset, 40), "not a multiple of the alignment");
     PATCHED(patch_u64(&p, m.q_offset, 1 << 20), "tensor 'q'");
     PATCHED(p.len -= 1, "runs past the end");
-    PATCHED(memcpy(p.data + m.u8_type + 4 + 1 + 8, "t.u8", 4), "duplicate metadata key");
+    PATCHED(memcpy(p.data + m.u8_type + 4 + 1 + 8, "t.u8", 4), "duplicate metadata key 't.u8'");
+    PATCHED(p.data[m.q_ndims - 1] = 'w', "duplicate tensor name 'w'");
     buf_free(&p);
     /* dimensions whose product overflows: three dims of 2^32 (no data needed to fail) */
     buf_clear(&p);
@@ -333,14 +334,19 @@ static void quant_block_k45(int bits, const float *x, uint8_t *blk, float *y)
     int qmax = (1 << bits) - 1;
     for (int j = 0; j < 8; j++) {
         float lo = 0, hi = x[32 * j];
-        for (int i = 0; i < 32; i++) { lo = fminf(lo, x[32 * j + i]); hi = fmaxf(hi, x[32 * j + i]); }
+        for (int i = 0; i < 32; i++) {
+            lo = fminf(lo, x[32 * j + i]);
+            hi = fmaxf(hi, x[32 * j + i]);
+        }
         scale[j] = (hi - lo) / (float)qmax; minv[j] = -lo;
         smax = fmaxf(smax, scale[j]); mmax = fmaxf(mmax, minv[j]);
     }
-    float d = fp16_to_f32(put_half(blk, smax / 63)), dmin = fp16_to_f32(put_half(blk + 2, mmax / 63));
+    float d = fp16_to_f32(put_half(blk, smax / 63));
+    float dmin = fp16_to_f32(put_half(blk + 2, mmax / 63));
     uint8_t *sc = blk + 4, *qh = blk + 16, *qs = blk + 16 + (bits == 5 ? 32 : 0);
     for (int j = 0; j < 8; j++) {
-        int ls = clampi((int)lrintf(scale[j] / d), 1, 63), lm = clampi((int)lrintf(minv[j] / dmin), 0, 63);
+        int ls = clampi((int)lrintf(scale[j] / d), 1, 63);
+        int lm = clampi((int)lrintf(minv[j] / dmin), 0, 63);
         if (j < 4) { sc[j] |= (uint8_t)ls; sc[j + 4] |= (uint8_t)lm; }
         else {
             sc[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
@@ -391,7 +397,8 @@ static void check_dequant(gguf_dtype t, float tol)
         uint8_t *dst = data + b * bb;
         const float *xs = x + b * blk;
         float *ys = want + b * blk;
-        if (t == GGUF_DT_Q4_K || t == GGUF_DT_Q5_K) quant_block_k45(t == GGUF_DT_Q4_K ? 4 : 5, xs, dst, ys);
+        if (t == GGUF_DT_Q4_K || t == GGUF_DT_Q5_K)
+            quant_block_k45(t == GGUF_DT_Q4_K ? 4 : 5, xs, dst, ys);
         else if (t == GGUF_DT_Q6_K) quant_block_q6k(xs, dst, ys);
         else quant_block32(t, xs, dst, ys);
     }
@@ -483,7 +490,11 @@ int main(void)
     if (!dir) dir = "/work/shared/models";
     char probe[1024];
     snprintf(probe, sizeof probe, "%s/stories260K.gguf", dir);
-    if (access(probe, R_OK) == 0) test_real_files(dir);
-    else printf("skip: real GGUF files (no %s)\n", probe);
+    if (access(probe, R_OK) != 0) {
+        printf("skip: real GGUF files not found (%s)\n", probe);
+        check_summary();
+        return check_failed_ ? 1 : 77;
+    }
+    test_real_files(dir);
     return check_summary();
 }

@@ -216,7 +216,8 @@ static void test_pretok(void)
     CHECK_WORDS(PRETOK_LLAMA3, "(hello) world", "(hello|)| world");
     CHECK_WORDS(PRETOK_QWEN2, "abc 123", "abc| |1|2|3");
     CHECK_WORDS(PRETOK_STARCODER, "a 12b", "a| |1|2|b");
-    CHECK_WORDS(PRETOK_GPT2, "caf\xc3\xa9 \xe4\xbd\xa0\xe5\xa5\xbd", "caf\xc3\xa9| \xe4\xbd\xa0\xe5\xa5\xbd");
+    CHECK_WORDS(PRETOK_GPT2, "caf\xc3\xa9 \xe4\xbd\xa0\xe5\xa5\xbd",
+                "caf\xc3\xa9| \xe4\xbd\xa0\xe5\xa5\xbd");
     CHECK_WORDS(PRETOK_GPT2, "a\xff\xfe b", "a|\xff\xfe| b");
 }
 

@@ -49,7 +49,8 @@ static void init_rope(cpu_state *s)
 cpu_state *cpu_state_new(const model *m, int max_seq)
 {
     const model_config *c = &m->cfg;
-    size_t q_dim = (size_t)(c->n_heads * c->head_dim), kv_dim = (size_t)(c->n_kv_heads * c->head_dim);
+    size_t q_dim = (size_t)(c->n_heads * c->head_dim);
+    size_t kv_dim = (size_t)(c->n_kv_heads * c->head_dim);
     size_t cache = (size_t)c->n_layers * (size_t)max_seq * kv_dim;
     cpu_state *s = xcalloc(1, sizeof *s);
     s->m = m;
