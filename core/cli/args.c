@@ -64,7 +64,12 @@ static const flag_spec flag_table[] = {
     {"trust_remote_code", {"--trust-remote-code", "--trust_remote_code", NULL}, FLAG_BOOL, "run", NULL,
      "accepted for lm-eval compatibility (no effect: evallua runs no dataset code)"},
     {"no_progress", {"--no-progress", NULL}, FLAG_BOOL, "run", NULL, "do not show progress"},
-    {"help", {"--help", "-h", NULL}, FLAG_BOOL, "run list show exec", NULL, "show this help"},
+    {"cache", {"--cache", "--use-cache", "--use_cache", NULL}, FLAG_VALUE, "run cache", "PATH",
+     "response cache file (default $XDG_CACHE_HOME/evallua/responses.sqlite, else\n"
+     "~/.cache/evallua/responses.sqlite); lm-eval's --use_cache is accepted"},
+    {"no_cache", {"--no-cache", "--no_cache", NULL}, FLAG_BOOL, "run", NULL,
+     "neither read nor write the response cache: send every request"},
+    {"help", {"--help", "-h", NULL}, FLAG_BOOL, "run list show exec cache", NULL, "show this help"},
 };
 
 static const size_t flag_count = sizeof flag_table / sizeof flag_table[0];
@@ -229,6 +234,8 @@ static const char *const help_overview =
     "  evallua show TASK [--doc N] [--num-fewshot K]\n"
     "                                    print the exact request(s) for one document\n"
     "  evallua exec SCRIPT.lua [ARGS]    run a Lua script with evallua's modules\n"
+    "  evallua cache stats|clear [--cache PATH]\n"
+    "                                    show or empty the response cache\n"
     "  evallua --version | --help | COMMAND --help\n"
     "\n"
     "Example (a vLLM server on port 8000):\n"
@@ -254,7 +261,8 @@ void args_print_help(FILE *out, const char *command)
               "flags given on the command line override it. Spellings from lm-eval\n"
               "(--model_args, --num_fewshot, --output_path, ...) work too.\n\n"
               "Exit status: 0 when every request was answered, 1 when some failed (results\n"
-              "are still written), 2 for bad input.\n\nFlags:\n", out);
+              "are still written), 2 for bad input, 130 after Ctrl-C (answers so far are\n"
+              "cached and partial results written; rerun the same command to resume).\n\nFlags:\n", out);
     else if (strcmp(command, "list") == 0)
         fputs("Usage: evallua list [flags]\n\nLists every task: name, output type, metrics, "
               "default few-shot count, aliases.\n\nFlags:\n", out);
@@ -262,6 +270,11 @@ void args_print_help(FILE *out, const char *command)
         fputs("Usage: evallua show TASK [flags]\n\nPrints the exact request(s) evallua would "
               "send for one document — the context\nand continuations, or the prompt and "
               "generation arguments — and its target.\n\nFlags:\n", out);
+    else if (strcmp(command, "cache") == 0)
+        fputs("Usage: evallua cache stats|clear [--cache PATH]\n\nevallua run stores every answered "
+              "request in a response cache, so a rerun\nsends only what was never answered. "
+              "stats shows the file, its responses per\nmodel and its size; clear empties it."
+              "\n\nFlags:\n", out);
     else if (strcmp(command, "exec") == 0)
         fputs("Usage: evallua exec SCRIPT.lua [ARGS...]\n\nRuns a Lua script with evallua's "
               "modules available through require (evallua.json,\nevallua.data, evallua.task, "

@@ -2,17 +2,20 @@
  * library (lua/evallua/cli.lua), and turn its outcome into an exit status.
  *
  * Exit status: 0 success; 1 the run finished but some requests failed; 2 bad input or a
- * fatal error (message on stderr). */
+ * fatal error (message on stderr); 130 the run was interrupted (SIGINT or SIGTERM). */
+#include "cache/cache_cmd.h"
 #include "cli/args.h"
 #include "host/host.h"
+#include "request/request.h"
 
 #include <lauxlib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-static const char *const known_commands[] = {"run", "list", "show", "exec", NULL};
+static const char *const known_commands[] = {"run", "list", "show", "exec", "cache", NULL};
 
 static int is_command(const char *s)
 {
@@ -32,6 +35,51 @@ static void print_version(void)
     );
 }
 
+/* SIGINT/SIGTERM during `run`: the first asks the backend to stop (request.h), the second
+   exits at once. Only async-signal-safe calls here. */
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    if (backend_interrupted) _exit(130);
+    backend_interrupted = 1;
+    static const char msg[] = "\nevallua: interrupted; stopping (Ctrl-C again to quit at once)\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+}
+
+static void install_interrupt_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART; /* poll() is never restarted, so the HTTP loop still wakes */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* `evallua cache stats|clear [--cache PATH]` (options parsed into the table at the top). */
+static int cache_command(lua_State *L)
+{
+    lua_getfield(L, -1, "positional");
+    lua_rawgeti(L, -1, 1);
+    lua_rawgeti(L, -2, 2);
+    const char *extra = lua_tostring(L, -1);
+    const char *sub = lua_tostring(L, -2);
+    lua_getfield(L, -4, "cache");
+    const char *path = lua_tostring(L, -1);
+    int status;
+    if (extra) {
+        fprintf(stderr, "evallua cache: unexpected argument '%s' (usage: evallua cache "
+                        "stats|clear [--cache PATH])\n", extra);
+        status = 2;
+    } else {
+        status = cache_cmd_run(sub, path, stdout, stderr);
+    }
+    lua_pop(L, 5);
+    return status;
+}
+
 /* Run the Lua side of one command; returns the process exit status. */
 static int run_command(lua_State *L, const char *command, int argc, char **argv, int first)
 {
@@ -48,6 +96,8 @@ static int run_command(lua_State *L, const char *command, int argc, char **argv,
         args_print_help(stdout, command);
         return 0;
     }
+    if (strcmp(command, "cache") == 0) return cache_command(L);
+    if (strcmp(command, "run") == 0) install_interrupt_handler();
     lua_pushstring(L, command);
     lua_insert(L, -2);
     if (host_call_module(L, "evallua.cli", "main", 2) != LUA_OK) {
@@ -75,7 +125,7 @@ int main(int argc, char **argv)
     const char *command = argv[1];
     int first = 2;
     if (!is_command(command)) {
-        fprintf(stderr, "evallua: unknown command '%s' (commands: run, list, show, exec; "
+        fprintf(stderr, "evallua: unknown command '%s' (commands: run, list, show, exec, cache; "
                         "see evallua --help)\n", command);
         return 2;
     }

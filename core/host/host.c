@@ -70,6 +70,7 @@ static const luaL_Reg host_preload[] = {
     {"evallua.backend", luaopen_evallua_backend},
     {"evallua.sys", luaopen_evallua_sys},
     {"evallua.report", luaopen_evallua_report},
+    {"evallua.parallel", luaopen_evallua_parallel},
     {NULL, NULL},
 };
 

@@ -2,12 +2,18 @@
  *
  *   local b = backend.open{kind="openai-completions", base_url=..., model=..., api_key=...,
  *                          concurrency=32, max_retries=5, retry_base=0.5, timeout=300,
- *                          progress=true, label="gsm8k"}
- *   local resps, fatal = b:run(requests)   -- one response table per request, same order
- *   b:kinds() -> {loglikelihood=true, ...};  b:name();  b:stats()
+ *                          progress=true, label="gsm8k",
+ *                          cache_path=nil, no_cache=false}
+ *   local resps, fatal, interrupted = b:run(requests) -- one response per request, same order
+ *   b:kinds() -> {loglikelihood=true, ...};  b:name();  b:stats();  b:cache_path()
+ *
+ * The response cache (cache/cache.h) is on unless no_cache: at cache_path, else at
+ * cache_default_path(). An explicit cache_path that cannot be opened is an error; the
+ * default location failing only warns and runs without a cache.
  *
  * Requests are converted to C structs in one pass, the backend runs with no Lua involved,
  * and the responses are converted back in one pass. */
+#include "cache/cache_backend.h"
 #include "http/openai.h"
 #include "json_lua.h"
 #include "modules.h"
@@ -15,6 +21,7 @@
 #include "util/buf.h"
 
 #include <lauxlib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +54,30 @@ static double opt_number(lua_State *L, int t, const char *key, double dflt)
     return v;
 }
 
+/* Wrap *b with the response cache the spec asks for (cache_path, no_cache); raises (having
+   destroyed *b) when an explicit cache_path cannot be opened. */
+static void open_cache(lua_State *L, backend **b, const char *kind, const char *model)
+{
+    lua_getfield(L, 1, "no_cache");
+    int off = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (off) return;
+    const char *given = opt_string(L, 1, "cache_path");
+    char *path = given ? xstrdup(given) : cache_default_path();
+    char err[512] = "no cache location: set XDG_CACHE_HOME or HOME, or pass --cache PATH";
+    cache *c = path ? cache_open(path, err, sizeof err) : NULL;
+    free(path);
+    if (c) {
+        *b = cache_backend_wrap(*b, c, kind, model);
+    } else if (given) {
+        (*b)->vt->destroy(*b);
+        *b = NULL;
+        luaL_error(L, "%s", err);
+    } else {
+        fprintf(stderr, "evallua: warning: %s; running without the response cache\n", err);
+    }
+}
+
 /* backend.open(spec) -> backend userdata; raises with the reason on bad configuration */
 static int backend_open(lua_State *L)
 {
@@ -75,6 +106,7 @@ static int backend_open(lua_State *L)
     luaL_setmetatable(L, BACKEND_MT);
     lb->b = openai_backend_new(&cfg, err, sizeof err);
     if (!lb->b) return luaL_error(L, "%s", err);
+    open_cache(L, &lb->b, kind, cfg.model);
     return 1;
 }
 
@@ -143,6 +175,7 @@ static void read_request(lua_State *L, lua_Integer i, eval_request *r)
     r->gen.temperature = opt_number(L, t, "temperature", 0.0);
     r->gen.top_p = opt_number(L, t, "top_p", -1.0);
     r->gen.seed = (int64_t)opt_number(L, t, "seed", -1.0);
+    r->repeat = (int)opt_number(L, t, "repeat", 0);
     read_until(L, t, &r->gen);
 }
 
@@ -206,7 +239,7 @@ static int read_requests_protected(lua_State *L)
     return 0;
 }
 
-/* b:run(requests) -> responses, fatal_message|nil */
+/* b:run(requests) -> responses, fatal_message|nil, interrupted (Ctrl-C stopped the run) */
 static int backend_run(lua_State *L)
 {
     lua_backend *lb = check_backend(L);
@@ -232,7 +265,8 @@ static int backend_run(lua_State *L)
     free_requests(ctx.reqs, ctx.resps, ctx.n);
     if (rc != 0) lua_pushstring(L, err[0] ? err : "the backend stopped the run");
     else lua_pushnil(L);
-    return 2;
+    lua_pushboolean(L, backend_interrupted != 0);
+    return 3;
 }
 
 /* b:kinds() -> {loglikelihood=bool, loglikelihood_rolling=bool, generate_until=bool} */
@@ -254,6 +288,15 @@ static int backend_kinds(lua_State *L)
 static int backend_name(lua_State *L)
 {
     lua_pushstring(L, check_backend(L)->b->vt->name);
+    return 1;
+}
+
+/* b:cache_path() -> the response cache file, or nil when the cache is off */
+static int backend_cache_path(lua_State *L)
+{
+    const char *p = cache_backend_path(check_backend(L)->b);
+    if (p) lua_pushstring(L, p);
+    else lua_pushnil(L);
     return 1;
 }
 
@@ -292,6 +335,7 @@ static const luaL_Reg backend_methods[] = {
     {"kinds", backend_kinds},
     {"name", backend_name},
     {"stats", backend_stats_get},
+    {"cache_path", backend_cache_path},
     {"close", backend_gc},
     {NULL, NULL},
 };

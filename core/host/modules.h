@@ -15,5 +15,6 @@ int luaopen_evallua_random(lua_State *L);  /* "evallua.random"  core/score/lua_s
 int luaopen_evallua_backend(lua_State *L); /* "evallua.backend" core/host/lua_backend.c */
 int luaopen_evallua_sys(lua_State *L);     /* "evallua.sys"     core/host/lua_sys.c    */
 int luaopen_evallua_report(lua_State *L);  /* "evallua.report"  core/report/lua_report.c */
+int luaopen_evallua_parallel(lua_State *L); /* "evallua.parallel" core/host/lua_parallel.c */
 
 #endif

@@ -26,8 +26,7 @@
 #define OAI_RETRY_AFTER_CAP_S 60.0
 #define OAI_CONNECT_CAP_S 30.0
 #define OAI_MAX_RESPONSE ((size_t)256 << 20) /* bytes of response body accepted */
-#define OAI_POLL_MS 1000
-#define OAI_POLL_PROGRESS_MS 200
+#define OAI_POLL_MS 100 /* longest wait in poll: backend_interrupted is checked this often */
 #define OAI_SERVER_MSG_MAX 300
 #define OAI_IDLE SIZE_MAX                      /* xfer.idx of a free slot */
 #define OAI_KEY_HINT "set api_key= in --model_args or OPENAI_API_KEY"
@@ -170,6 +169,13 @@ static char *redact(const oai_backend *b, const char *msg)
     return buf_steal(&out);
 }
 
+/* The response idx is final: tell the caller's hook (request.h). */
+static void resp_final(run_state *st, size_t idx)
+{
+    const backend *base = &st->b->base;
+    if (base->on_response) base->on_response(base->on_response_ud, idx, &st->resps[idx]);
+}
+
 static void resp_fail(run_state *st, size_t idx, const char *msg)
 {
     eval_response *r = &st->resps[idx];
@@ -181,6 +187,7 @@ static void resp_fail(run_state *st, size_t idx, const char *msg)
     r->error = redact(st->b, msg);
     st->failed++;
     st->done++;
+    resp_final(st, idx);
 }
 
 static void resp_ok(run_state *st, size_t idx)
@@ -188,6 +195,7 @@ static void resp_ok(run_state *st, size_t idx)
     const eval_response *r = &st->resps[idx];
     st->tokens += (int64_t)r->prompt_tokens + r->completion_tokens;
     st->done++;
+    resp_final(st, idx);
 }
 
 /* ---- transfer slots ------------------------------------------------------------- */
@@ -439,10 +447,10 @@ static void fill_slots(run_state *st)
 }
 
 /* Milliseconds to wait for network activity: until the earliest retry is due, at most
-   OAI_POLL_MS (OAI_POLL_PROGRESS_MS while a progress meter is shown). */
+   OAI_POLL_MS (a signal that lands on another thread does not wake the poll). */
 static int poll_ms(const run_state *st)
 {
-    double cap = st->prog ? OAI_POLL_PROGRESS_MS : OAI_POLL_MS;
+    double cap = OAI_POLL_MS;
     double ms = cap;
     if (st->heap_len && st->in_flight < (size_t)st->b->concurrency)
         ms = ceil((st->heap[0].ready - now_s()) * 1000.0);
@@ -482,6 +490,7 @@ static void run_loop(run_state *st)
     CURLM *multi = st->b->multi;
     char msg[256];
     for (;;) {
+        if (backend_interrupted) stop_run(st, "interrupted"); /* Ctrl-C: abandon the rest */
         fill_slots(st);
         if (st->stop) break;
         if (!st->in_flight && !st->heap_len && next_fresh(st) == OAI_IDLE) break;

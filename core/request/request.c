@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+volatile sig_atomic_t backend_interrupted = 0; /* see request.h */
+
 void request_free(eval_request *r)
 {
     free(r->context);

@@ -10,6 +10,7 @@
 #ifndef EVALLUA_REQUEST_H
 #define EVALLUA_REQUEST_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,8 @@ typedef struct eval_request {
     char *messages_json; /* generate on a chat endpoint: a JSON array of {role, content};
                             NULL means one user message holding `context` */
     gen_args gen;        /* generate only */
+    int repeat;          /* which sample of a sampled request (temperature > 0) this is, 0..;
+                            part of the cache key only when sampling (cache/cache.h) */
 } eval_request;
 
 typedef enum resp_status {
@@ -84,7 +87,18 @@ typedef struct backend_vtable {
 struct backend {
     const backend_vtable *vt;
     backend_stats stats;
+    /* Optional, set by the caller before run(): called once per response the moment it is
+       final (RESP_OK or RESP_FAILED), with its index in that run's arrays, on the thread
+       that called run(). It must not call into the backend. The cache uses it to store each
+       answer as it arrives, so a killed run keeps everything answered. */
+    void (*on_response)(void *ud, size_t index, const eval_response *r);
+    void *on_response_ud;
 };
+
+/* Set nonzero by the SIGINT/SIGTERM handler (cli/main.c). A backend's run() that sees it
+   starts nothing more, abandons what is in flight within a second, marks every unfinished
+   response RESP_FAILED "interrupted" and returns -1 with err "interrupted". */
+extern volatile sig_atomic_t backend_interrupted;
 
 /* Release the strings a request owns (not the struct itself). */
 void request_free(eval_request *r);

@@ -16,7 +16,7 @@ local SUITE_FIELDS = {
   model = true, model_args = true, model_name = true, tasks = true, num_fewshot = true,
   limit = true, output = true, log_samples = true, batch_size = true, apply_chat_template = true,
   fewshot_as_multiturn = true, system_instruction = true, gen_kwargs = true, seed = true,
-  include_path = true, data_dir = true, no_progress = true,
+  include_path = true, data_dir = true, no_progress = true, mc_mode = true,
 }
 
 local function warn(fmt, ...) sys.stderr(string.format(fmt, ...) .. "\n") end
@@ -105,7 +105,9 @@ local function resolve_tasks(cfg)
   if type(cfg.tasks) == "table" then
     local out, groups = {}, {}
     for _, item in ipairs(cfg.tasks) do
-      if type(item) == "table" then out[#out + 1] = task.validate(item, cfg.suite or "suite")
+      if type(item) == "table" then
+        out[#out + 1] = task.validate(item, cfg.suite or "suite")
+        out[#out].inline = true
       else
         local ts, gs = registry.resolve(reg, item)
         for _, t in ipairs(ts) do out[#out + 1] = t end
@@ -164,6 +166,18 @@ local function summarize_failures(built, fatal)
   return n
 end
 
+--- After Ctrl-C (results for what was answered are written): say how to resume; exit 130.
+local function report_interrupt(responses, cache_path)
+  local answered = 0
+  for _, r in ipairs(responses) do if r.ok then answered = answered + 1 end end
+  if cache_path then
+    warn("interrupted: %d of %d requests answered and cached; rerun the same command to resume", answered, #responses)
+  else
+    warn("interrupted: %d of %d requests answered; the cache is off (--no-cache), so a rerun sends every request again", answered, #responses)
+  end
+  return 130
+end
+
 --- evallua run
 function M.run(opts)
   local cfg = M.config(opts)
@@ -174,15 +188,17 @@ function M.run(opts)
   local progress = not cfg.no_progress and os.getenv("EVALLUA_NO_PROGRESS") ~= "1"
   local names = {}
   for i, t in ipairs(tasks) do names[i] = t.name end
-  local be = model.open(spec, progress, table.concat(names, ","))
-  runner.check_kinds(tasks, be:kinds(), be:name())
+  local be = model.open(spec, progress, table.concat(names, ","), { path = cfg.cache, off = cfg.no_cache })
+  local notes
+  tasks, notes = runner.fit_tasks(tasks, be:kinds(), be:name(), cfg.mc_mode)
+  for _, n in ipairs(notes) do warn("note: %s", n) end
   if cfg.apply_chat_template and spec.kind ~= "openai-chat" then
     error("--apply_chat_template needs a chat endpoint: use --model openai-chat (the completions endpoint takes plain text; evallua has no local tokenizer to render a chat template)", 0)
   end
   local built, cache = {}, {}
   for i, t in ipairs(tasks) do built[i] = runner.build_task(t, cfg, cache) end
   local requests, owners = runner.collect(built)
-  local responses, fatal = be:run(requests)
+  local responses, fatal, interrupted = be:run(requests)
   runner.attach(owners, responses)
   for _, b in ipairs(built) do runner.score_task(b, cfg) end
   local wall = sys.monotonic() - t0
@@ -197,6 +213,7 @@ function M.run(opts)
     tostring(cfg.limit or "None"), tostring(cfg.num_fewshot or "None"), tostring(cfg.batch_size or 1)))
   io.write(results.table(built, groups, res))
   io.flush()
+  if interrupted then return report_interrupt(responses, be:cache_path()) end
   local failed = summarize_failures(built, fatal)
   if failed > 0 or fatal then return 1 end
   return 0

@@ -17,7 +17,8 @@ end
 
 local function load_split(t, data_dir, split, cache)
   local ds = t.dataset
-  local key = table.concat({ ds.path, ds.name or "default", split }, "\0")
+  -- documents after process_docs belong to the task that processed them
+  local key = table.concat({ ds.path, ds.name or "default", split, t.process_docs and t.name or "" }, "\0")
   if cache[key] then return cache[key] end
   local path, msg = data.find(data_dir, ds.path, ds.name, split)
   if not path then

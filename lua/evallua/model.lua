@@ -90,12 +90,15 @@ function M.describe_args(opts)
   return table.concat(parts, ",")
 end
 
---- Open the backend described by spec.
-function M.open(spec, progress, label)
+--- Open the backend described by spec. cache (optional): { path = --cache PATH,
+--- off = --no-cache }; the response cache is on by default (evallua.backend).
+function M.open(spec, progress, label, cache)
+  cache = cache or {}
   return backend.open {
     kind = spec.kind, base_url = spec.base_url, model = spec.model, api_key = spec.api_key,
     concurrency = spec.concurrency, max_retries = spec.max_retries, retry_base = spec.retry_base,
     timeout = spec.timeout, progress = progress, label = label,
+    cache_path = cache.path, no_cache = cache.off and true or false,
   }
 end
 

@@ -36,14 +36,56 @@ local function script_env()
   return env
 end
 
---- Load one task file; returns the list of validated tasks it defines.
-function M.load_file(path)
+--- Run a task or scorer script in the sandbox; returns what it returns.
+function M.load_script(path)
   local src, err = sys.read_file(path)
   if not src then error(err, 0) end
   local chunk, cerr = load(src, "@" .. path, "t", script_env())
   if not chunk then error(cerr, 0) end
   local ok, ret = pcall(chunk)
   if not ok then error(tostring(ret), 0) end
+  return ret
+end
+
+--- The scorer file scorers/<name>.lua: from each --include-path DIR (DIR/scorers, then
+--- DIR itself), $EVALLUA_PATH likewise, then <home>/scorers. Returns its path or nil.
+function M.find_scorer(name, include_paths)
+  local dirs = {}
+  for _, d in ipairs(M.search_path(include_paths)) do
+    dirs[#dirs + 1] = d .. "/scorers"
+    dirs[#dirs + 1] = d
+  end
+  dirs[#dirs + 1] = sys.home() .. "/scorers"
+  for _, d in ipairs(dirs) do
+    local p = d .. "/" .. name .. ".lua"
+    if sys.is_file(p) then return p end
+  end
+  return nil
+end
+
+-- Attach scorer files to metrics that name one (see task.lua: spec.scorer_name).
+local function resolve_scorers(t, include_paths)
+  for _, m in ipairs(t.metric_specs) do
+    if m.scorer_name then
+      local p = M.find_scorer(m.scorer_name, include_paths)
+      if not p then
+        error(string.format("%s: metric '%s' of task '%s' is neither built in for output_type '%s' nor a scorer file scorers/%s.lua",
+          t.file, m.scorer_name, t.name, t.output_type, m.scorer_name), 0)
+      end
+      local sc = M.load_script(p)
+      if type(sc) ~= "table" or type(sc.score) ~= "function" then
+        error(string.format("%s: a scorer file must return a table with a score(doc, response) function", p), 0)
+      end
+      m.score, m.scorer_file = sc.score, p
+      if m.aggregation == nil then m.aggregation = sc.aggregation or "mean" end
+      if m.higher_is_better == nil then m.higher_is_better = sc.higher_is_better ~= false end
+    end
+  end
+end
+
+--- Load one task file; returns the list of validated tasks it defines.
+function M.load_file(path, include_paths)
+  local ret = M.load_script(path)
   if type(ret) ~= "table" then
     error(string.format("%s: a task script must return a task table (or a list of them), got %s", path, type(ret)), 0)
   end
@@ -51,7 +93,10 @@ function M.load_file(path)
   local out = {}
   for i, t in ipairs(list) do
     if type(t) == "table" and t.group ~= nil then out[i] = task.validate_group(t, path)
-    else out[i] = task.validate(t, path) end
+    else
+      out[i] = task.validate(t, path)
+      resolve_scorers(out[i], include_paths)
+    end
   end
   if #out == 0 then error(string.format("%s: the returned table defines no task", path), 0) end
   return out
@@ -86,7 +131,7 @@ end
 --- Load every task on the search path: returns a registry {tasks = {...}, by_name = {...}}.
 --- A broken file raises (it names the file); a task name defined twice keeps the first.
 function M.load(include_paths)
-  local reg = { tasks = {}, groups = {}, by_name = {} }
+  local reg = { tasks = {}, groups = {}, by_name = {}, include_paths = include_paths }
   for _, dir in ipairs(M.search_path(include_paths)) do
     if not sys.is_dir(dir) and dir ~= sys.home() .. "/tasks" then
       error(string.format("task directory %s does not exist", dir), 0)
@@ -94,7 +139,7 @@ function M.load(include_paths)
     local files = {}
     walk(dir, files)
     for _, f in ipairs(files) do
-      for _, t in ipairs(M.load_file(f)) do
+      for _, t in ipairs(M.load_file(f, include_paths)) do
         local key = string.lower(t.name)
         if not reg.by_name[key] then
           reg.by_name[key] = t
@@ -157,7 +202,7 @@ function M.resolve(reg, spec)
     local name = util.strip(raw)
     if name ~= "" then
       if string.match(name, "%.lua$") then
-        for _, t in ipairs(M.load_file(name)) do add(t) end
+        for _, t in ipairs(M.load_file(name, reg.include_paths)) do add(t) end
       elseif string.find(name, "[%*%?]") then
         local pat, n = glob_to_pattern(name), 0
         for _, t in ipairs(reg.tasks) do

@@ -46,7 +46,7 @@ local function task_config(b)
     doc_to_choice = describe(t.doc_to_choice), generation_kwargs = t.generation_kwargs,
     fewshot_config = t.fewshot_config and { sampler = t.fewshot_config.sampler or "random" } or nil,
     metric_list = metric_list, filter_list = t.output_type == "generate_until" and filter_list or nil,
-    metadata = { version = t.version }, task_file = t.file,
+    metadata = { version = t.version }, task_file = t.file, note = t.note,
   }
 end
 
@@ -259,7 +259,7 @@ local function sample_records(b)
         metrics = json.array(),
       }
       if t.output_type == "generate_until" then
-        rec.resps = json.array { json.array(s.resps) }
+        rec.resps = json.array { json.array(s.raw_resps) }
         rec.filtered_resps = json.array { entry.filtered[i] }
         if s.reasoning then rec.reasoning = s.reasoning end
       else

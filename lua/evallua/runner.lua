@@ -3,8 +3,11 @@
 --   filters and metrics (C, in bulk) -> aggregation -> results.
 local docs_mod = require "evallua.docs"
 local fewshot = require "evallua.fewshot"
+local mc_generative = require "evallua.mc_generative"
+local scorer = require "evallua.scorer"
 local scoring = require "evallua.scoring"
 local task = require "evallua.task"
+local util = require "evallua.util"
 
 local M = {}
 
@@ -14,21 +17,37 @@ local NEEDS = {
   loglikelihood_rolling = "loglikelihood_rolling", generate_until = "generate_until",
 }
 
---- Refuse, before anything is sent, tasks the backend cannot serve.
-function M.check_kinds(tasks, kinds, backend_name)
-  for _, t in ipairs(tasks) do
+--- Fit the tasks to the backend before anything is sent. A multiple-choice task runs its
+--- generative variant when mc_mode is "generative", or when the backend cannot score
+--- log-likelihoods and mc_mode is not "loglikelihood"; any other task the backend cannot
+--- serve is refused with a message naming it. Returns the tasks to run and notes for the
+--- terminal.
+function M.fit_tasks(tasks, kinds, backend_name, mc_mode)
+  if mc_mode ~= nil and mc_mode ~= "loglikelihood" and mc_mode ~= "generative" then
+    error(string.format("--mc-mode must be loglikelihood or generative, not '%s'", tostring(mc_mode)), 0)
+  end
+  local out, notes = {}, {}
+  for i, t in ipairs(tasks) do
     local need = NEEDS[t.output_type]
+    if t.output_type == "multiple_choice" and (mc_mode == "generative" or (not kinds[need] and mc_mode == nil)) then
+      t = mc_generative.derive(t)
+      notes[#notes + 1] = string.format("%s: %s%s", t.name, t.note,
+        mc_mode == "generative" and "" or (" — the " .. backend_name .. " backend has no log-likelihoods"))
+      need = "generate_until"
+    end
     if not kinds[need] then
       error(string.format("task '%s' (%s) needs %s scores, which the %s backend cannot give " ..
         "(chat endpoints return no prompt log-probabilities): use --model openai-completions " ..
         "with a /v1/completions server", t.name, t.output_type, need, backend_name), 0)
     end
+    out[i] = t
   end
+  return out, notes
 end
 
 --- The number of few-shot examples for a task under the run's options.
 function M.num_fewshot(t, cfg)
-  if cfg.num_fewshot ~= nil then return cfg.num_fewshot end
+  if cfg.num_fewshot ~= nil and not t.zero_shot_only then return cfg.num_fewshot end
   return t.num_fewshot
 end
 
@@ -38,6 +57,10 @@ function M.build_task(t, cfg, cache)
   local all_docs = docs_mod.eval_docs(t, data_dir, cache)
   local n = docs_mod.apply_limit(#all_docs, cfg.limit)
   local k = M.num_fewshot(t, cfg)
+  if cfg.num_fewshot and cfg.num_fewshot ~= k then
+    require("evallua.sys").stderr(string.format("note: %s sets num_fewshot = 0 in %s; --num_fewshot %d is ignored for it (as in lm-eval)\n",
+      t.name, t.file or "its task file", cfg.num_fewshot))
+  end
   local sampler
   if k > 0 then
     local pool = docs_mod.fewshot_pool(t, data_dir, cache)
@@ -89,10 +112,27 @@ function M.attach(owners, responses)
   end
 end
 
-local function finish_sample(s, output_type)
-  if output_type == "generate_until" then
+--- The answer part of a reasoning model's output: the text after the last "</think>";
+--- "" while a "<think>" block is still open (the answer never came); else the text itself.
+function M.strip_reasoning(text)
+  local last
+  local from = 1
+  while true do
+    local _, e = string.find(text, "</think>", from, true)
+    if not e then break end
+    last, from = e, e + 1
+  end
+  if last then return (string.gsub(string.sub(text, last + 1), "^%s+", "")) end
+  if string.find(text, "<think>", 1, true) then return "" end
+  return text
+end
+
+local function finish_sample(s, t)
+  if t.output_type == "generate_until" then
     local r = s.responses[1]
-    s.resps = { r.text or "" }
+    local text = r.text or ""
+    s.raw_resps = { text }
+    s.resps = { t.keep_reasoning and text or M.strip_reasoning(text) }
     s.reasoning = r.reasoning
   else
     s.lls, s.greedy = {}, {}
@@ -111,7 +151,7 @@ function M.score_task(b, cfg)
   for _, s in ipairs(b.samples) do
     if s.failed then failures[#failures + 1] = s
     else
-      finish_sample(s, t.output_type)
+      finish_sample(s, t)
       answered[#answered + 1] = s
     end
   end
@@ -122,9 +162,18 @@ function M.score_task(b, cfg)
     local values = scoring.sample_metrics(t, answered, filtered)
     local entry = { filter = p.name, metrics = {}, filtered = filtered, values = values }
     for _, m in ipairs(t.metric_specs) do
-      local vals = values[m.name] or {}
-      local v, se = scoring.aggregate(m, vals, cfg.fewshot_seed)
-      entry.metrics[#entry.metrics + 1] = { spec = m, value = v, stderr = se }
+      if m.custom then
+        local cvals = scorer.run(t, m, answered, filtered)
+        for _, name in ipairs(util.sorted_keys(cvals)) do
+          values[name] = cvals[name]
+          local sub = { name = name, aggregation = m.aggregation, higher_is_better = m.higher_is_better }
+          local v, se = scoring.aggregate(sub, cvals[name], cfg.fewshot_seed)
+          entry.metrics[#entry.metrics + 1] = { spec = sub, value = v, stderr = se }
+        end
+      else
+        local v, se = scoring.aggregate(m, values[m.name] or {}, cfg.fewshot_seed)
+        entry.metrics[#entry.metrics + 1] = { spec = m, value = v, stderr = se }
+      end
     end
     b.scores[#b.scores + 1] = entry
   end

@@ -110,6 +110,19 @@ function M.aggregate(spec, vals, seed)
     return score.mean(vals)
   elseif agg == "perplexity" then
     return score.perplexity(vals), score.bootstrap_stderr(vals, "perplexity", M.BOOTSTRAP_ITERS, seed or 1234)
+  elseif agg == "median" or agg == "sum" or agg == "max" or agg == "min" then
+    local sorted = { table.unpack(vals) }
+    table.sort(sorted)
+    if agg == "max" then return sorted[#sorted], nil end
+    if agg == "min" then return sorted[1], nil end
+    if agg == "sum" then
+      local sum = 0
+      for _, v in ipairs(vals) do sum = sum + v end
+      return sum, nil
+    end
+    local n = #sorted
+    if n % 2 == 1 then return sorted[(n + 1) // 2], nil end
+    return (sorted[n // 2] + sorted[n // 2 + 1]) / 2, nil
   end
   local ll, units = 0, 0
   for _, p in ipairs(vals) do

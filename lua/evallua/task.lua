@@ -56,6 +56,7 @@ local FIELDS = {
   generation_kwargs = { types = "table" },
   filters = { types = "table" },
   metrics = { types = "table" },
+  keep_reasoning = { types = "boolean" },
 }
 M.FIELDS = FIELDS
 
@@ -125,9 +126,25 @@ local function normalize_metrics(t, path)
       error(string.format("%s: metrics[%d] must be a name or {name, options...}", where(path, "metrics"), i), 0)
     end
     local known = allowed[name]
+    local builtin_elsewhere = false
+    for _, per_type in pairs(M.METRICS) do
+      if per_type[name] then builtin_elsewhere = true end
+    end
+    if not known and not builtin_elsewhere then
+      -- a custom metric: an inline score(doc, response), or a scorer file scorers/<name>.lua
+      -- that the registry attaches (spec.scorer_name)
+      local out = util.copy(spec)
+      out[1], out.metric = nil, nil
+      out.name, out.custom = name, true
+      if type(spec.score) ~= "function" then out.scorer_name = name end
+      if spec.score and out.aggregation == nil then out.aggregation = "mean" end
+      if spec.score and out.higher_is_better == nil then out.higher_is_better = true end
+      specs[#specs + 1] = out
+      goto continue
+    end
     if not known then
-      error(string.format("%s: metric '%s' is not available for output_type '%s' (available: %s)",
-        where(path, "metrics"), name, t.output_type, table.concat(names_of(allowed), ", ")), 0)
+      error(string.format("%s: metric '%s' is not available for output_type '%s' (available: %s, or a custom metric: { \"%s\", score = function(doc, response) ... end } or scorers/%s.lua)",
+        where(path, "metrics"), name, t.output_type, table.concat(names_of(allowed), ", "), name, name), 0)
     end
     local allowed_opts = { aggregation = true, higher_is_better = true, metric = true }
     for _, o in ipairs(known.options or {}) do allowed_opts[o] = true end
@@ -142,6 +159,7 @@ local function normalize_metrics(t, path)
     out.aggregation = spec.aggregation or known.aggregation
     if spec.higher_is_better == nil then out.higher_is_better = known.higher_is_better end
     specs[#specs + 1] = out
+    ::continue::
   end
   return specs
 end
@@ -213,6 +231,7 @@ function M.validate(t, path)
   t.target_delimiter = t.target_delimiter or " "
   t.fewshot_delimiter = t.fewshot_delimiter or "\n\n"
   t.description = t.description or ""
+  t.zero_shot_only = t.num_fewshot == 0 -- lm-eval: a config's explicit 0 overrides --num_fewshot
   t.num_fewshot = t.num_fewshot or 0
   t.version = t.version or 0
   t.aliases = t.aliases or {}

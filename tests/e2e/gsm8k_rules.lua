@@ -2,7 +2,8 @@
 -- gsm8k test questions in four ways, and print the expected scores:
 --   doc % 4 == 0: "... #### <gold>" then more text the stop sequence cuts (both filters right)
 --   doc % 4 == 1: "The answer is <gold>."  (strict-match fails, flexible-extract right)
---   doc % 4 == 2: "#### <gold + 1>"         (both wrong)
+--   doc % 4 == 2: "<think>Maybe #### <gold>?</think> #### <gold + 1>" (both wrong: the
+--                 reasoning is stripped before the filters)
 --   doc % 4 == 3: no rule: the server's default "The answer is 42.\n\nQuestion: ignored"
 -- Prints: "strict=<value> flexible=<value>".
 local data = require "evallua.data"
@@ -24,7 +25,9 @@ for i = 1, n do
     rules[#rules + 1] = json.encode { suffix = suffix, text = " The answer is " .. gold .. "." }
     flexible = flexible + 1
   elseif k == 2 then
-    rules[#rules + 1] = json.encode { suffix = suffix, text = " #### " .. tostring(math.tointeger(tonumber(gold)) + 1) }
+    -- a reasoning model: the right answer inside <think>...</think> must not count
+    rules[#rules + 1] = json.encode { suffix = suffix,
+      text = " <think>Maybe #### " .. gold .. "?</think>\n#### " .. tostring(math.tointeger(tonumber(gold)) + 1) }
   elseif gold == "42" then
     flexible = flexible + 1
   end

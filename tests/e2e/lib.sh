@@ -4,6 +4,9 @@ set -u
 if [ -z "${EVALLUA:-}" ] || [ ! -x "$EVALLUA" ]; then echo "skip: EVALLUA is not set"; exit 77; fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/evallua_e2e.XXXXXX")
+# each test gets its own response cache (and never touches the user's); runs of one test
+# share it, so a run that must reach the server passes --no-cache or its own --cache PATH
+export XDG_CACHE_HOME="$TMP/cache"
 SERVER_PIDS=()
 e2e_cleanup() {
   local p

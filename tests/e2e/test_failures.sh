@@ -7,10 +7,10 @@ need_server
 need_data
 E2E="$EVALLUA_SRC/tests/e2e"
 jqv() { "$EVALLUA" exec "$E2E/jq.lua" "$@"; }
-run_mc() { # NAME URL [extra args...]: arc_easy, 30 docs, 0-shot
+run_mc() { # NAME URL [extra args...]: arc_easy, 30 docs, 0-shot; always reaches the server
   local name=$1 url=$2
   shift 2
-  "$EVALLUA" run --model openai-completions --model_args "base_url=$url,model=fake-model,retry_base=0.01,max_retries=8$EXTRA_ARGS" \
+  "$EVALLUA" run --no-cache --model openai-completions --model_args "base_url=$url,model=fake-model,retry_base=0.01,max_retries=8$EXTRA_ARGS" \
     --tasks arc_easy --num_fewshot 0 --limit 30 --data-dir "$EVALLUA_TEST_DATA" --output "$TMP/$name.json" "$@" \
     >"$TMP/$name.out" 2>"$TMP/$name.err"
 }
@@ -53,7 +53,7 @@ OPENAI_API_KEY=right-key run_mc envkey "$URL"
 check_eq "key from environment" "$?" 0
 
 # nobody listening: the URL and curl's reason, exit 1, partial results written
-"$EVALLUA" run --model openai-completions --model_args "base_url=http://127.0.0.1:1/v1,model=m,max_retries=1,retry_base=0.01" \
+"$EVALLUA" run --no-cache --model openai-completions --model_args "base_url=http://127.0.0.1:1/v1,model=m,max_retries=1,retry_base=0.01" \
   --tasks arc_easy --num_fewshot 0 --limit 3 --data-dir "$EVALLUA_TEST_DATA" --output "$TMP/down.json" \
   >"$TMP/down.out" 2>"$TMP/down.err"
 check_eq "unreachable exit" "$?" 1
@@ -61,24 +61,39 @@ check_has "unreachable names URL" "$(cat "$TMP/down.err")" "http://127.0.0.1:1/v
 check_has "unreachable reason" "$(cat "$TMP/down.err")" "Couldn't connect"
 check_eq "unreachable results written" "$(jqv "$TMP/down.json" results.arc_easy.samples_failed)" 3
 
-# a multiple-choice task on a chat endpoint stops before sending anything
-start_server chat
-"$EVALLUA" run --model openai-chat --model_args "base_url=$URL,model=fake-model" --tasks hellaswag \
-  --num_fewshot 0 --limit 5 --data-dir "$EVALLUA_TEST_DATA" >"$TMP/chatmc.out" 2>"$TMP/chatmc.err"
-check_eq "chat + multiple choice exit" "$?" 2
-check_has "chat + multiple choice message" "$(cat "$TMP/chatmc.err")" "task 'hellaswag'"
-check_has "suggests completions" "$(cat "$TMP/chatmc.err")" "openai-completions"
-check_eq "nothing sent" "$(requests_logged chat)" 0
+# a multiple-choice task on a chat endpoint runs its generative variant (lettered choices,
+# letter extracted), with a note; the expected score comes from the rules written here
+expected=$("$EVALLUA" exec "$E2E/arc_gen_rules.lua" "$TMP/arc_rules.jsonl" "$EVALLUA_TEST_DATA" 12)
+start_server chat --rules "$TMP/arc_rules.jsonl"
+"$EVALLUA" run --model openai-chat --model_args "base_url=$URL,model=fake-model" --tasks arc_easy \
+  --limit 12 --data-dir "$EVALLUA_TEST_DATA" --output "$TMP/chatmc.json" >"$TMP/chatmc.out" 2>"$TMP/chatmc.err"
+check_eq "chat + multiple choice exit" "$?" 0
+check_has "generative note" "$(cat "$TMP/chatmc.err")" "run as generate_until"
+got=$(printf 'exact_match=%.6f' "$(jqv "$TMP/chatmc.json" "results.arc_easy.exact_match,letter")")
+check_eq "generative multiple choice score" "$got" "$expected"
+check_has "note in configs" "$(jqv "$TMP/chatmc.json" configs.arc_easy.note)" "generate_until"
+check_eq "one request per document" "$(requests_logged chat)" 12
+# forcing log-likelihoods on a chat endpoint stops before sending anything
+printf 'return { mc_mode = "loglikelihood" }\n' >"$TMP/ll_suite.lua"
+"$EVALLUA" run "$TMP/ll_suite.lua" --model openai-chat --model_args "base_url=$URL,model=fake-model" --tasks hellaswag \
+  --limit 5 --data-dir "$EVALLUA_TEST_DATA" >"$TMP/chatll.out" 2>"$TMP/chatll.err"
+check_eq "chat + forced loglikelihood exit" "$?" 2
+check_has "chat + loglikelihood message" "$(cat "$TMP/chatll.err")" "task 'hellaswag'"
+check_has "suggests completions" "$(cat "$TMP/chatll.err")" "openai-completions"
+"$EVALLUA" run --model openai-chat --model_args "base_url=$URL,model=fake-model" --tasks lambada_openai \
+  --limit 5 --data-dir "$EVALLUA_TEST_DATA" >"$TMP/chatlam.out" 2>"$TMP/chatlam.err"
+check_eq "chat + loglikelihood task exit" "$?" 2
+check_eq "nothing more sent" "$(requests_logged chat)" 12
 
 # Evalchemy's spelling: --model curator --model_name openai/NAME --model_args api_base=URL
-"$EVALLUA" run --model curator --model_name openai/fake-model --model_args "api_base=$URL,api_key=k" \
+"$EVALLUA" run --no-cache --model curator --model_name openai/fake-model --model_args "api_base=$URL,api_key=k" \
   --tasks gsm8k --num_fewshot 0 --limit 2 --data-dir "$EVALLUA_TEST_DATA" >"$TMP/cur.out" 2>"$TMP/cur.err"
 check_eq "curator exit" "$?" 0
-check_has "provider prefix stripped" "$(head -1 "$TMP/chat.log")" '"model":"fake-model"'
-check_has "chat messages sent" "$(head -1 "$TMP/chat.log")" '"messages":[{"role":"user","content":"Question: '
+check_has "provider prefix stripped" "$(sed -n 13p "$TMP/chat.log")" '"model":"fake-model"'
+check_has "chat messages sent" "$(sed -n 13p "$TMP/chat.log")" '"messages":[{"role":"user","content":"Question: '
 
 # Evalchemy's --model openai with the server from OPENAI_API_BASE
-OPENAI_API_BASE="$URL" "$EVALLUA" run --model openai --model_name fake-model --tasks gsm8k \
+OPENAI_API_BASE="$URL" "$EVALLUA" run --no-cache --model openai --model_name fake-model --tasks gsm8k \
   --num_fewshot 0 --limit 1 --data-dir "$EVALLUA_TEST_DATA" >"$TMP/env.out" 2>"$TMP/env.err"
 check_eq "OPENAI_API_BASE exit" "$?" 0
 

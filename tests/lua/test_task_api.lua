@@ -164,6 +164,32 @@ return {
   check.eq(s2.requests[2].context, "The cup fell because the cup was slippery.\n\nSam thanked Max because Max")
 end
 
+-- the generative variant of a multiple-choice task (chat endpoints)
+do
+  local mcg = require "evallua.mc_generative"
+  local score = require "evallua.score"
+  local t = task.validate({ name = "g", dataset = { path = "me/toy", test_split = "test" },
+    output_type = "multiple_choice", doc_to_text = "Question: {{q}}\nAnswer:", doc_to_choice = "{{opts}}",
+    doc_to_target = "{{gold}}" }, "inline.lua")
+  local g = mcg.derive(t)
+  local doc = { q = "2+2", opts = { "3", "4" }, gold = 1 }
+  check.eq(task.doc_text(g, doc), "Question: 2+2\nA. 3\nB. 4\nAnswer:")
+  check.eq(task.doc_target(g, doc), "B")
+  local letters = task.validate({ name = "l", dataset = { path = "me/toy", test_split = "test" },
+    output_type = "multiple_choice", doc_to_text = "{{q}}\nA. x\nB. y\nAnswer:", doc_to_choice = { "A", "B" },
+    doc_to_target = "{{gold}}" }, "inline.lua")
+  check.eq(task.doc_text(mcg.derive(letters), doc), "2+2\nA. x\nB. y\nAnswer:", "letter choices are not listed twice")
+  local got = score.filter_regex({ "The answer is (C).", "B. Because", "Answer: D", "**A**", "I think so", "the answer is b" },
+    mcg.LETTER_PATTERN, 0, "[invalid]")
+  check.eq(got, { "C", "B", "D", "A", "[invalid]", "[invalid]" })
+end
+
+-- reasoning models: the answer is what follows the last </think>
+check.eq(runner.strip_reasoning("<think>a #### 1</think>\n#### 2"), "#### 2")
+check.eq(runner.strip_reasoning("<think>x</think> y <think>z</think> w"), "w")
+check.eq(runner.strip_reasoning("<think>never closed #### 3"), "")
+check.eq(runner.strip_reasoning("plain #### 4"), "plain #### 4")
+
 -- groups: resolution expands members (nested), aggregation is lm-eval's size-weighted mean
 -- with the pooled stderr: sqrt(sum((n_i - 1) * se_i^2 * n_i) / (sum n_i - k) / sum n_i)
 do

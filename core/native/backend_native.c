@@ -1,0 +1,688 @@
+/* backend_native.c — the native CPU backend: tokenization, prefix-sharing scheduling and
+ * the three request kinds over cpu_forward (see backend_native.h for the rules). */
+#include "native/backend_native.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "native/chat_template.h"
+#include "native/cpu/forward.h"
+#include "native/model.h"
+#include "native/tokenizer.h"
+#include "report/progress.h"
+#include "util/buf.h"
+
+#define DEFAULT_CTX_CAP 4096
+#define DEFAULT_BATCH 64
+#define DEFAULT_MAX_TOKENS 256
+
+typedef struct native_backend {
+    backend base;
+    char *path, *label;
+    int threads, ctx, batch, progress;
+    model *m;
+    tokenizer *tok;
+    chat_template *chat;        /* NULL when the template was not recognised: chat_err */
+    char chat_err[512];
+    int32_t prefix_token;       /* BOS, else EOS: the token before an empty context */
+    cpu_state *st;
+    tok_ids cached;             /* the tokens whose K/V the state holds, positions 0.. */
+    native_info info;
+} native_backend;
+
+/* One scored sequence: a loglikelihood pair or one window of a rolling request. */
+typedef struct ll_item {
+    size_t resp;                /* index of the response it adds to */
+    tok_ids toks;               /* context tokens then continuation tokens, truncated */
+    size_t split;               /* toks[split..] are scored (split >= 1) */
+} ll_item;
+
+typedef struct ll_list {
+    ll_item *v;
+    size_t n, cap;
+} ll_list;
+
+/* What one run() is doing: its requests, responses, progress and counters. */
+typedef struct run_ctx {
+    native_backend *b;
+    const eval_request *reqs;
+    eval_response *resps;
+    size_t n;
+    int *pending;               /* per response: items still to score */
+    unsigned char *final;       /* per response: done and reported */
+    progress *prog;
+    size_t done, failed;
+    int64_t tokens;
+} run_ctx;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- responses and progress ---------------------------------------------------------- */
+
+static void resp_done(run_ctx *rc, size_t i)
+{
+    eval_response *r = &rc->resps[i];
+    if (rc->final[i]) return;
+    if (r->status == RESP_PENDING) r->status = RESP_OK;
+    rc->final[i] = 1;
+    rc->done++;
+    if (r->status == RESP_FAILED) rc->failed++;
+    progress_update(rc->prog, rc->done, rc->failed, 0, rc->tokens);
+    if (rc->b->base.on_response) rc->b->base.on_response(rc->b->base.on_response_ud, i, r);
+}
+
+/* Mark response i failed with msg (once; later items of the same response are skipped). */
+static void resp_fail(run_ctx *rc, size_t i, const char *msg)
+{
+    eval_response *r = &rc->resps[i];
+    if (r->status == RESP_FAILED) return;
+    r->status = RESP_FAILED;
+    free(r->error);
+    r->error = xstrdup(msg);
+}
+
+/* ---- the forward pass over a token sequence, reusing the cached prefix --------------- */
+
+typedef void (*logits_fn)(void *ud, size_t pos, const float *logits);
+
+/* Run toks[0..n) through the state: positions shared with the cached sequence are kept
+   (at least toks[first_out..] are run), and fn sees the logits of every position from
+   first_out on. Returns 0, -1 when the forward pass rejects a token, -2 when the run was
+   interrupted (backend_interrupted). */
+static int feed(native_backend *b, const int32_t *toks, size_t n, size_t first_out,
+                logits_fn fn, void *ud, int decode)
+{
+    size_t lcp = 0;
+    while (lcp < n && lcp < b->cached.n && b->cached.v[lcp] == toks[lcp]) lcp++;
+    size_t start = lcp < first_out ? lcp : first_out;
+    b->info.tokens_reused += (int64_t)start;
+    b->cached.n = start;
+    double t0 = now_s();
+    for (size_t p = start; p < n; p++) {
+        if (backend_interrupted) return -2;
+        const float *logits = cpu_forward(b->st, toks[p], (int)p);
+        if (!logits) return -1;
+        tok_ids_push(&b->cached, toks[p]);
+        if (p >= first_out && fn) fn(ud, p, logits);
+    }
+    double dt = now_s() - t0;
+    int64_t fed = (int64_t)(n - start);
+    b->info.tokens_evaluated += fed;
+    if (decode) { b->info.decode_seconds += dt; b->info.decode_tokens += fed; }
+    else { b->info.prefill_seconds += dt; b->info.prefill_tokens += fed; }
+    return 0;
+}
+
+static int argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+static double log_softmax_at(const float *v, int n, int target)
+{
+    float max = v[0];
+    for (int i = 1; i < n; i++) max = v[i] > max ? v[i] : max;
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += exp((double)v[i] - max);
+    return (double)v[target] - max - log(sum);
+}
+
+/* ---- tokenization (lm-eval's rules) ------------------------------------------------ */
+
+static void encode(const native_backend *b, const char *s, size_t n, int add_bos, tok_ids *out)
+{
+    tok_encode(b->tok, s, n, add_bos, 1, out);
+}
+
+/* Build the scored sequence of a loglikelihood pair into it; -1 with msg on failure. */
+static int ll_tokens(native_backend *b, const char *context, const char *cont, ll_item *it,
+                     int *truncated, char *msg, size_t msglen)
+{
+    size_t nctx = strlen(context), ncont = strlen(cont);
+    while (nctx && strchr(" \t\n\r\f\v", context[nctx - 1])) nctx--;   /* spaces move on */
+    tok_ids ctx_enc = {0}, cont_enc = {0};
+    if (nctx == 0 && nctx == strlen(context)) {
+        tok_ids_push(&ctx_enc, b->prefix_token);
+        encode(b, cont, ncont, 0, &cont_enc);
+    } else {
+        tok_ids whole = {0};
+        char *joined = xmalloc(strlen(context) + ncont + 1);
+        memcpy(joined, context, strlen(context));
+        memcpy(joined + strlen(context), cont, ncont + 1);
+        encode(b, context, nctx, 1, &ctx_enc);
+        encode(b, joined, strlen(joined), 1, &whole);
+        for (size_t i = ctx_enc.n; i < whole.n; i++) tok_ids_push(&cont_enc, whole.v[i]);
+        if (cont_enc.n == 0 && strlen(joined) > nctx)   /* merged into the context: */
+            encode(b, joined + nctx, strlen(joined + nctx), 0, &cont_enc);  /* on its own */
+        free(joined);
+        tok_ids_free(&whole);
+        if (ctx_enc.n == 0) tok_ids_push(&ctx_enc, b->prefix_token);   /* no BOS: prefix */
+    }
+    int rc = 0;
+    size_t max = (size_t)b->ctx + 1, total = ctx_enc.n + cont_enc.n;
+    if (cont_enc.n > (size_t)b->ctx) {
+        rc = errf(msg, msglen, "continuation of %zu tokens does not fit the context length %d",
+                  cont_enc.n, b->ctx);
+    } else {
+        size_t drop = total > max ? total - max : 0;
+        *truncated = drop > 0;
+        for (size_t i = drop; i < ctx_enc.n; i++) tok_ids_push(&it->toks, ctx_enc.v[i]);
+        it->split = it->toks.n;
+        for (size_t i = 0; i < cont_enc.n; i++) tok_ids_push(&it->toks, cont_enc.v[i]);
+    }
+    tok_ids_free(&ctx_enc);
+    tok_ids_free(&cont_enc);
+    return rc;
+}
+
+/* Append the disjoint rolling windows of text to list (lm-eval's get_rolling_token_windows
+   with context_len = 1, then make_disjoint_window). */
+static void rolling_windows(native_backend *b, const char *text, size_t resp, ll_list *list,
+                            int *count)
+{
+    tok_ids t = {0};
+    encode(b, text, strlen(text), 0, &t);
+    const size_t L = (size_t)b->ctx;
+    size_t predicted = 0;
+    *count = 0;
+    while (predicted < t.n) {
+        size_t pred_len = t.n - predicted < L ? t.n - predicted : L;
+        size_t end = predicted + pred_len;
+        if (list->n == list->cap) {
+            list->cap = list->cap ? 2 * list->cap : 64;
+            list->v = xrealloc(list->v, list->cap * sizeof *list->v);
+        }
+        ll_item *it = &list->v[list->n++];
+        memset(it, 0, sizeof *it);
+        it->resp = resp;
+        /* window input a = t[end-L-1 .. end-1) (or [prefix] + t[..end-1) at the start);
+           keeping len(a) - (pred_len - 1) of it as context leaves the tokens before
+           t[end - pred_len] */
+        size_t ctx_from = predicted == 0 ? 0 : (end > L + 1 ? end - L - 1 : 0);
+        if (predicted == 0) tok_ids_push(&it->toks, b->prefix_token);
+        for (size_t i = ctx_from; i < end - pred_len; i++) tok_ids_push(&it->toks, t.v[i]);
+        it->split = it->toks.n;
+        for (size_t i = end - pred_len; i < end; i++) tok_ids_push(&it->toks, t.v[i]);
+        predicted = end;
+        (*count)++;
+    }
+    tok_ids_free(&t);
+}
+
+/* ---- loglikelihood and rolling ----------------------------------------------------- */
+
+/* Accumulates one item's score while feed() walks its positions. */
+typedef struct score_acc {
+    const ll_item *it;
+    int n_vocab;
+    double logprob;
+    int greedy;
+} score_acc;
+
+static void score_position(void *ud, size_t pos, const float *logits)
+{
+    score_acc *a = ud;
+    int32_t target = a->it->toks.v[pos + 1];
+    a->logprob += log_softmax_at(logits, a->n_vocab, target);
+    if (argmax(logits, a->n_vocab) != target) a->greedy = 0;
+}
+
+static void score_item(run_ctx *rc, const ll_item *it)
+{
+    native_backend *b = rc->b;
+    eval_response *r = &rc->resps[it->resp];
+    if (r->status != RESP_FAILED && it->split < it->toks.n) {
+        score_acc a = {it, b->m->cfg.n_vocab, 0.0, 1};
+        int fr = feed(b, it->toks.v, it->toks.n - 1, it->split - 1, score_position, &a, 0);
+        if (fr == -2) return;                       /* interrupted: left unfinished */
+        if (fr < 0) {
+            resp_fail(rc, it->resp, "the forward pass rejected a token (id out of range)");
+        } else {
+            r->logprob += a.logprob;
+            r->is_greedy = r->is_greedy && a.greedy;
+        }
+        rc->tokens += (int64_t)it->toks.n;
+    }
+    r->prompt_tokens += (int)it->toks.n;
+    if (--rc->pending[it->resp] == 0) resp_done(rc, it->resp);
+}
+
+static int cmp_items(const void *pa, const void *pb)
+{
+    const ll_item *a = pa, *b = pb;
+    size_t n = a->toks.n < b->toks.n ? a->toks.n : b->toks.n;
+    for (size_t i = 0; i < n; i++)
+        if (a->toks.v[i] != b->toks.v[i]) return a->toks.v[i] < b->toks.v[i] ? -1 : 1;
+    if (a->toks.n != b->toks.n) return a->toks.n < b->toks.n ? -1 : 1;
+    return a->resp < b->resp ? -1 : a->resp > b->resp;
+}
+
+/* Tokenize every loglikelihood request (in parallel) into one item each. */
+static void ll_prepare(run_ctx *rc, ll_list *list, size_t *idx, size_t n_ll)
+{
+    native_backend *b = rc->b;
+    list->v = xcalloc(n_ll ? n_ll : 1, sizeof *list->v);
+    list->n = list->cap = n_ll;
+    char (*msgs)[256] = xcalloc(n_ll ? n_ll : 1, sizeof *msgs);
+    int *trunc = xcalloc(n_ll ? n_ll : 1, sizeof *trunc);
+    #pragma omp parallel for schedule(dynamic, 8)
+    for (size_t k = 0; k < n_ll; k++) {
+        const eval_request *q = &rc->reqs[idx[k]];
+        list->v[k].resp = idx[k];
+        if (ll_tokens(b, q->context ? q->context : "", q->continuation ? q->continuation : "",
+                      &list->v[k], &trunc[k], msgs[k], sizeof msgs[k]) < 0)
+            list->v[k].split = 0;
+    }
+    for (size_t k = 0; k < n_ll; k++) {
+        rc->pending[idx[k]] = 1;
+        if (list->v[k].split == 0) resp_fail(rc, idx[k], msgs[k]);
+        b->info.truncated += trunc[k];
+    }
+    free(msgs);
+    free(trunc);
+}
+
+/* Score every loglikelihood and rolling request of the run. */
+static void run_loglikelihoods(run_ctx *rc)
+{
+    ll_list list = {0};
+    size_t *idx = xcalloc(rc->n + 1, sizeof *idx), n_ll = 0;
+    for (size_t i = 0; i < rc->n; i++)
+        if (rc->reqs[i].kind == REQ_LOGLIKELIHOOD) idx[n_ll++] = i;
+    ll_prepare(rc, &list, idx, n_ll);
+    for (size_t i = 0; i < rc->n; i++) {
+        if (rc->reqs[i].kind != REQ_LOGLIKELIHOOD_ROLLING) continue;
+        const char *text = rc->reqs[i].context ? rc->reqs[i].context : "";
+        rolling_windows(rc->b, text, i, &list, &rc->pending[i]);
+        if (rc->pending[i] == 0) resp_done(rc, i);      /* empty text: logprob 0 */
+    }
+    qsort(list.v, list.n, sizeof *list.v, cmp_items);
+    for (size_t k = 0; k < list.n; k++) {
+        if (!backend_interrupted) score_item(rc, &list.v[k]);
+        tok_ids_free(&list.v[k].toks);
+    }
+    free(list.v);
+    free(idx);
+}
+
+/* ---- generation ------------------------------------------------------------------ */
+
+/* xorshift64* seeded through splitmix64: small, fast and the same on every platform. */
+static uint64_t rng_seed(int64_t seed)
+{
+    uint64_t z = (uint64_t)seed + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return z ? z : 0x2545F4914F6CDD1Dull;
+}
+
+static double rng_uniform(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return (double)((*s * 0x2545F4914F6CDD1Dull) >> 11) * 0x1.0p-53;
+}
+
+typedef struct cand {
+    int id;
+    double p;
+} cand;
+
+static int cmp_cand(const void *pa, const void *pb)
+{
+    const cand *a = pa, *b = pb;
+    if (a->p != b->p) return a->p > b->p ? -1 : 1;
+    return a->id - b->id;
+}
+
+/* Draw a token from softmax(logits / temperature), within the top_p nucleus when
+   0 < top_p < 1. Tokens under 1e-12 of the most likely one are never drawn. */
+static int sample(const float *logits, int n, double temperature, double top_p, uint64_t *rng,
+                  cand *c)
+{
+    int best = argmax(logits, n), k = 0;
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        double p = exp(((double)logits[i] - logits[best]) / temperature);
+        if (p < 1e-12) continue;
+        c[k].id = i;
+        c[k++].p = p;
+        total += p;
+    }
+    qsort(c, (size_t)k, sizeof *c, cmp_cand);
+    if (top_p > 0 && top_p < 1) {
+        double cum = 0;
+        int keep = 0;
+        while (keep < k && cum < top_p * total) cum += c[keep++].p;
+        k = keep;
+        total = cum;
+    }
+    double u = rng_uniform(rng) * total;
+    for (int i = 0; i < k; i++) {
+        u -= c[i].p;
+        if (u < 0) return c[i].id;
+    }
+    return c[k - 1].id;
+}
+
+/* The first stop string in text (its offset, or -1); only matches ending at or after
+   `from` are new. */
+static long find_stop(const gen_args *g, const char *text, size_t len, size_t from)
+{
+    long best = -1;
+    for (size_t i = 0; i < g->n_until; i++) {
+        const char *u = g->until[i];
+        size_t ul = u ? strlen(u) : 0;
+        if (!ul || ul > len) continue;
+        size_t start = from >= ul ? from - ul + 1 : 0;
+        for (size_t off = start; off + ul <= len; off++)
+            if (memcmp(text + off, u, ul) == 0) {
+                if (best < 0 || (long)off < best) best = (long)off;
+                break;
+            }
+    }
+    return best;
+}
+
+/* The prompt of a generate request as tokens, left-truncated to leave room for max_gen. */
+static int gen_prompt(run_ctx *rc, const eval_request *q, int max_gen, tok_ids *out,
+                      char *msg, size_t msglen)
+{
+    native_backend *b = rc->b;
+    const char *text = q->context ? q->context : "";
+    char *rendered = NULL;
+    int add_bos = 1;
+    if (q->messages_json) {
+        if (!b->chat) return errf(msg, msglen, "%s", b->chat_err);
+        if (!(rendered = chat_render(b->chat, q->messages_json, msg, msglen))) return -1;
+        text = rendered;
+        add_bos = !(b->chat->bos[0] && strncmp(text, b->chat->bos, strlen(b->chat->bos)) == 0);
+    }
+    tok_ids all = {0};
+    encode(b, text, strlen(text), add_bos, &all);
+    free(rendered);
+    if (all.n == 0) tok_ids_push(&all, b->prefix_token);
+    size_t keep = (size_t)(b->ctx - max_gen), from = all.n > keep ? all.n - keep : 0;
+    if (from) b->info.truncated++;
+    out->n = 0;
+    for (size_t i = from; i < all.n; i++) tok_ids_push(out, all.v[i]);
+    tok_ids_free(&all);
+    return 0;
+}
+
+static void keep_logits(void *ud, size_t pos, const float *logits)
+{
+    (void)pos;
+    *(const float **)ud = logits;
+}
+
+/* Generate the completion of request i. */
+static void generate_one(run_ctx *rc, size_t i, cand *cands)
+{
+    native_backend *b = rc->b;
+    const eval_request *q = &rc->reqs[i];
+    eval_response *r = &rc->resps[i];
+    const gen_args *g = &q->gen;
+    int max_gen = g->max_tokens > 0 ? g->max_tokens : DEFAULT_MAX_TOKENS;
+    if (max_gen > b->ctx - 1) max_gen = b->ctx - 1;
+    tok_ids seq = {0};
+    buf text = {0};
+    char msg[512];
+    uint64_t rng = rng_seed(g->seed >= 0 ? g->seed : 0);
+    if (gen_prompt(rc, q, max_gen, &seq, msg, sizeof msg) < 0) {
+        resp_fail(rc, i, msg);
+        goto done;
+    }
+    r->prompt_tokens = (int)seq.n;
+    const float *logits = NULL;
+    int decode = 0;
+    for (int k = 0;; k++) {
+        int fr = feed(b, seq.v, seq.n, seq.n - 1, keep_logits, &logits, decode);
+        if (fr == -2) goto unfinished;
+        if (fr < 0) {
+            resp_fail(rc, i, "the forward pass rejected a token (id out of range)");
+            goto done;
+        }
+        decode = 1;
+        int next = g->temperature > 0 ? sample(logits, b->m->cfg.n_vocab, g->temperature,
+                                               g->top_p, &rng, cands)
+                                      : argmax(logits, b->m->cfg.n_vocab);
+        if (tok_is_eog(b->tok, next)) break;
+        r->completion_tokens++;
+        size_t before = text.len;
+        tok_piece(b->tok, next, 0, &text);
+        long stop = find_stop(g, buf_str(&text), text.len, before);
+        if (stop >= 0) {
+            text.len = (size_t)stop;
+            text.data[stop] = '\0';
+            break;
+        }
+        if (k + 1 >= max_gen) break;
+        tok_ids_push(&seq, next);
+    }
+    r->text = buf_steal(&text);
+    rc->tokens += r->prompt_tokens + r->completion_tokens;
+done:
+    resp_done(rc, i);
+unfinished:
+    buf_free(&text);
+    tok_ids_free(&seq);
+}
+
+/* A generate request's sort key: its prompt text. */
+typedef struct gen_key {
+    size_t i;
+    const char *msgs, *ctx;
+} gen_key;
+
+static int cmp_gen(const void *pa, const void *pb)
+{
+    const gen_key *a = pa, *b = pb;
+    int c = strcmp(a->msgs, b->msgs);
+    if (!c) c = strcmp(a->ctx, b->ctx);
+    return c ? c : (a->i < b->i ? -1 : a->i > b->i);
+}
+
+/* Generate every generate request, prompts in lexicographic order so that shared
+   prefixes (few-shot preambles) are computed once. */
+static void run_generations(run_ctx *rc)
+{
+    gen_key *keys = xcalloc(rc->n + 1, sizeof *keys);
+    size_t n_gen = 0;
+    for (size_t i = 0; i < rc->n; i++) {
+        const eval_request *q = &rc->reqs[i];
+        if (q->kind != REQ_GENERATE) continue;
+        keys[n_gen].i = i;
+        keys[n_gen].msgs = q->messages_json ? q->messages_json : "";
+        keys[n_gen++].ctx = q->context ? q->context : "";
+    }
+    qsort(keys, n_gen, sizeof *keys, cmp_gen);
+    cand *cands = xmalloc((size_t)rc->b->m->cfg.n_vocab * sizeof *cands);
+    for (size_t k = 0; k < n_gen && !backend_interrupted; k++) generate_one(rc, keys[k].i, cands);
+    free(cands);
+    free(keys);
+}
+
+/* ---- the backend ------------------------------------------------------------------- */
+
+static void add_stats(native_backend *b, const run_ctx *rc, double seconds)
+{
+    backend_stats *s = &b->base.stats;
+    s->requests += (int64_t)rc->n;
+    s->failed += (int64_t)rc->failed;
+    for (size_t i = 0; i < rc->n; i++) {
+        s->prompt_tokens += rc->resps[i].prompt_tokens;
+        s->completion_tokens += rc->resps[i].completion_tokens;
+    }
+    s->wall_seconds += seconds;
+}
+
+static int native_run(backend *base, const eval_request *reqs, eval_response *resps, size_t n,
+                      char *err, size_t errlen)
+{
+    native_backend *b = (native_backend *)base;
+    double t0 = now_s();
+    int saved_threads = omp_get_max_threads();
+    if (b->threads > 0) omp_set_num_threads(b->threads);
+    run_ctx rc = {.b = b, .reqs = reqs, .resps = resps, .n = n};
+    rc.pending = xcalloc(n + 1, sizeof *rc.pending);
+    rc.final = xcalloc(n + 1, 1);
+    if (n) memset(resps, 0, n * sizeof *resps);
+    if (b->progress && n) rc.prog = progress_new(b->label ? b->label : "native", n, stderr);
+    for (size_t i = 0; i < n; i++) {
+        req_kind k = reqs[i].kind;
+        resps[i].attempts = 1;
+        if (k == REQ_LOGLIKELIHOOD || k == REQ_LOGLIKELIHOOD_ROLLING) resps[i].is_greedy = 1;
+        else if (k != REQ_GENERATE) {
+            resp_fail(&rc, i, "unknown request kind");
+            resp_done(&rc, i);
+        }
+    }
+    run_loglikelihoods(&rc);
+    run_generations(&rc);
+    int stopped = 0;
+    for (size_t i = 0; i < n; i++) {               /* left unfinished by an interrupt */
+        if (rc.final[i]) continue;
+        resp_fail(&rc, i, "interrupted");
+        resp_done(&rc, i);
+        stopped = 1;
+    }
+    progress_finish(rc.prog);
+    progress_free(rc.prog);
+    free(rc.pending);
+    free(rc.final);
+    add_stats(b, &rc, now_s() - t0);
+    omp_set_num_threads(saved_threads);
+    return stopped ? errf(err, errlen, "interrupted") : 0;
+}
+
+static void native_destroy(backend *base)
+{
+    native_backend *b = (native_backend *)base;
+    if (!b) return;
+    cpu_state_free(b->st);
+    tok_ids_free(&b->cached);
+    chat_template_free(b->chat);
+    tok_free(b->tok);
+    model_free(b->m);
+    free(b->path);
+    free(b->label);
+    free(b);
+}
+
+static const backend_vtable native_vt = {
+    "native", REQ_LOGLIKELIHOOD | REQ_LOGLIKELIHOOD_ROLLING | REQ_GENERATE, native_run,
+    native_destroy};
+
+/* The chat template of the model (b->chat), or the reason there is none (b->chat_err). */
+static void load_chat(native_backend *b)
+{
+    const char *tmpl = NULL;
+    const tok_config *tc = tok_get_config(b->tok);
+    gguf_get_str(b->m->file, "tokenizer.chat_template", &tmpl, NULL, 0);
+    const char *bos = tc->bos >= 0 ? tok_text(b->tok, tc->bos) : "";
+    const char *eos = tc->eos >= 0 ? tok_text(b->tok, tc->eos) : "";
+    b->chat = chat_template_new(tmpl, bos, eos, b->path, b->chat_err, sizeof b->chat_err);
+    b->info.chat_format = chat_format_name(b->chat ? b->chat->format : CHAT_UNKNOWN);
+}
+
+/* Choose ctx and check that the KV cache fits in memory. */
+static int size_state(native_backend *b, const native_config *cfg, char *err, size_t errlen)
+{
+    int train = b->m->cfg.n_ctx_train > 0 ? b->m->cfg.n_ctx_train : DEFAULT_CTX_CAP;
+    b->ctx = cfg->ctx > 0 ? cfg->ctx : (train < DEFAULT_CTX_CAP ? train : DEFAULT_CTX_CAP);
+    if (b->ctx > train) b->ctx = train;
+    if (b->ctx < 2) b->ctx = 2;
+    size_t need = cpu_state_bytes(b->m, b->ctx);
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+    if (have > 0 && (double)need + (double)b->m->file->map_size > have)
+        return errf(err, errlen, "%s: not enough memory for ctx=%d: the model (%.0f MiB) and "
+                    "its KV cache (%.0f MiB) need %.0f MiB, the machine has %.0f MiB", b->path,
+                    b->ctx, b->m->file->map_size / 1048576.0, need / 1048576.0,
+                    ((double)need + (double)b->m->file->map_size) / 1048576.0, have / 1048576.0);
+    b->info.state_bytes = need;
+    return 0;
+}
+
+backend *native_backend_new(const native_config *cfg, char *err, size_t errlen)
+{
+    if (!cfg || !cfg->path || !*cfg->path) {
+        errf(err, errlen, "native backend: no model path (path=MODEL.gguf)");
+        return NULL;
+    }
+    double t0 = now_s();
+    native_backend *b = xcalloc(1, sizeof *b);
+    b->base.vt = &native_vt;
+    b->path = xstrdup(cfg->path);
+    b->label = cfg->label ? xstrdup(cfg->label) : NULL;
+    b->threads = cfg->threads;
+    b->batch = cfg->batch > 0 ? cfg->batch : DEFAULT_BATCH;
+    b->progress = cfg->progress;
+    if (!(b->m = model_open(cfg->path, err, errlen))) goto fail;
+    if (!(b->tok = tok_load(b->m->file, err, errlen))) goto fail;
+    const tok_config *tc = tok_get_config(b->tok);
+    if (tc->n_vocab > b->m->cfg.n_vocab) {
+        errf(err, errlen, "%s: the vocabulary has %d tokens but the model only %d", b->path,
+             (int)tc->n_vocab, b->m->cfg.n_vocab);
+        goto fail;
+    }
+    b->prefix_token = tc->bos >= 0 ? tc->bos : tc->eos >= 0 ? tc->eos : tc->eot;
+    if (b->prefix_token < 0) {
+        errf(err, errlen, "%s: the vocabulary has neither BOS nor EOS", b->path);
+        goto fail;
+    }
+    if (size_state(b, cfg, err, errlen) < 0) goto fail;
+    b->st = cpu_state_new(b->m, b->ctx);
+    load_chat(b);
+    snprintf(b->info.arch, sizeof b->info.arch, "%s", b->m->cfg.arch);
+    b->info.ctx = b->ctx;
+    b->info.threads = b->threads > 0 ? b->threads : omp_get_max_threads();
+    b->info.model_bytes = b->m->file->map_size;
+    b->info.load_seconds = now_s() - t0;
+    return &b->base;
+fail:
+    native_destroy(&b->base);
+    return NULL;
+}
+
+int native_backend_info(const backend *base, native_info *out)
+{
+    if (!base || base->vt != &native_vt) return -1;
+    const native_backend *b = (const native_backend *)base;
+    *out = b->info;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) out->peak_rss_bytes = (size_t)ru.ru_maxrss * 1024;
+    return 0;
+}
+
+char *native_backend_apply_chat(const backend *base, const char *messages_json, char *err,
+                                size_t errlen)
+{
+    if (!base || base->vt != &native_vt) {
+        errf(err, errlen, "chat templates need the native backend");
+        return NULL;
+    }
+    const native_backend *b = (const native_backend *)base;
+    if (!b->chat) {
+        errf(err, errlen, "%s", b->chat_err);
+        return NULL;
+    }
+    return chat_render(b->chat, messages_json, err, errlen);
+}

@@ -1,0 +1,416 @@
+/* test_native_backend.c — the native backend on stories260K.gguf, each request kind checked
+ * against an independent computation with the forward pass (cpu_forward) and the tokenizer:
+ * loglikelihood sums, prefix sharing giving bit-identical numbers, is_greedy, lm-eval's
+ * rolling windows at ctx=64, left truncation, greedy generation with a stop string,
+ * seeded sampling, and the load errors. Skips (77) when the model files are absent. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "native/backend_native.h"
+#include "native/cpu/forward.h"
+#include "native/model.h"
+#include "native/tokenizer.h"
+#include "util/buf.h"
+
+static char model_path[1024];
+static model *ref_m;           /* the independent path: model + tokenizer + fresh states */
+static tokenizer *ref_tok;
+
+static const char story[] =
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the "
+    "park. One day, she saw a big, red ball in the sky. She wanted to catch it, but it was too "
+    "high. Lily asked her mom to help her. Her mom said, \"Let's go to the park and play with "
+    "the ball.\" Lily was so happy and they played together all day. When the sun went down, "
+    "they went home and had a yummy dinner. Lily hugged her mom and said thank you.";
+
+/* ---- the independent path ------------------------------------------------------------ */
+
+static int argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+static double log_softmax(const float *v, int n, int target)
+{
+    double max = v[argmax(v, n)], sum = 0;
+    for (int i = 0; i < n; i++) sum += exp((double)v[i] - max);
+    return (double)v[target] - max - log(sum);
+}
+
+/* Score toks[split..n) given toks[0..split) in a fresh state; *greedy: all argmax. */
+static double score_tokens(const int32_t *toks, size_t n, size_t split, int *greedy)
+{
+    cpu_state *s = cpu_state_new(ref_m, (int)n);
+    double lp = 0;
+    int g = 1;
+    for (size_t p = 0; p + 1 < n; p++) {
+        const float *logits = cpu_forward(s, toks[p], (int)p);
+        if (p + 1 < split) continue;
+        lp += log_softmax(logits, ref_m->cfg.n_vocab, toks[p + 1]);
+        g = g && argmax(logits, ref_m->cfg.n_vocab) == toks[p + 1];
+    }
+    cpu_state_free(s);
+    if (greedy) *greedy = g;
+    return lp;
+}
+
+/* lm-eval's _encode_pair for a context without trailing spaces: whole minus context. */
+static double ref_loglikelihood(const char *context, const char *cont, int *greedy)
+{
+    tok_ids c = {0}, w = {0};
+    buf joined = {0};
+    buf_printf(&joined, "%s%s", context, cont);
+    tok_encode(ref_tok, context, strlen(context), 1, 1, &c);
+    tok_encode(ref_tok, joined.data, joined.len, 1, 1, &w);
+    for (size_t i = 0; i < c.n; i++) CHECK(c.v[i] == w.v[i]);
+    double lp = score_tokens(w.v, w.n, c.n, greedy);
+    tok_ids_free(&c);
+    tok_ids_free(&w);
+    buf_free(&joined);
+    return lp;
+}
+
+/* The first n greedy tokens after text (BOS-prefixed), appended to out. */
+static void ref_greedy(const char *text, int n, tok_ids *out)
+{
+    tok_ids t = {0};
+    tok_encode(ref_tok, text, strlen(text), 1, 1, &t);
+    cpu_state *s = cpu_state_new(ref_m, (int)t.n + n);
+    const float *logits = NULL;
+    for (size_t p = 0; p < t.n; p++) logits = cpu_forward(s, t.v[p], (int)p);
+    for (int k = 0; k < n; k++) {
+        int32_t id = argmax(logits, ref_m->cfg.n_vocab);
+        tok_ids_push(out, id);
+        logits = cpu_forward(s, id, (int)t.n + k);
+    }
+    cpu_state_free(s);
+    tok_ids_free(&t);
+}
+
+/* ---- helpers ----------------------------------------------------------------------- */
+
+static backend *open_native(int ctx)
+{
+    char err[512] = "";
+    native_config cfg = {.path = model_path, .threads = 2, .ctx = ctx};
+    backend *b = native_backend_new(&cfg, err, sizeof err);
+    if (!b) fprintf(stderr, "  native_backend_new: %s\n", err);
+    return b;
+}
+
+static eval_request ll_req(const char *context, const char *cont)
+{
+    eval_request r = {.kind = REQ_LOGLIKELIHOOD};
+    r.context = xstrdup(context);
+    r.continuation = xstrdup(cont);
+    return r;
+}
+
+static eval_request gen_req(const char *prompt, int max_tokens, double temp, int64_t seed)
+{
+    eval_request r = {.kind = REQ_GENERATE};
+    r.context = xstrdup(prompt);
+    r.gen.max_tokens = max_tokens;
+    r.gen.temperature = temp;
+    r.gen.top_p = -1;
+    r.gen.seed = seed;
+    return r;
+}
+
+static void run_ok(backend *b, eval_request *q, eval_response *r, size_t n)
+{
+    char err[256] = "";
+    CHECK(b->vt->run(b, q, r, n, err, sizeof err) == 0);
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].status != RESP_OK)
+            fprintf(stderr, "  request %zu failed: %s\n", i, r[i].error ? r[i].error : "?");
+        CHECK(r[i].status == RESP_OK);
+    }
+}
+
+static void free_all(eval_request *q, eval_response *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        request_free(&q[i]);
+        response_free(&r[i]);
+    }
+}
+
+/* ---- the checks ---------------------------------------------------------------------- */
+
+static void test_loglikelihood(backend *b)
+{
+    eval_request q[3] = {ll_req("Once upon a time", " there was a little girl"),
+                         ll_req("", "Once upon a time"), ll_req("One day, Lily ", "saw a dog.")};
+    eval_response r[3];
+    run_ok(b, q, r, 3);
+    int g;
+    CHECK_NEAR(r[0].logprob, ref_loglikelihood("Once upon a time", " there was a little girl", &g),
+               1e-9);
+    CHECK(r[0].logprob < 0 && r[0].prompt_tokens > 5);
+    /* empty context: [BOS] then the continuation encoded without special tokens */
+    tok_ids t = {0};
+    tok_encode(ref_tok, "Once upon a time", 16, 1, 1, &t);
+    CHECK(t.v[0] == 1);
+    CHECK_NEAR(r[1].logprob, score_tokens(t.v, t.n, 1, NULL), 1e-9);
+    /* a trailing space of the context moves to the continuation */
+    CHECK_NEAR(r[2].logprob, ref_loglikelihood("One day, Lily", " saw a dog.", &g), 1e-9);
+    tok_ids_free(&t);
+    free_all(q, r, 3);
+}
+
+/* Four choices sharing a context, two contexts, in one batch vs each request on its own:
+   the numbers must be identical and the shared contexts computed once. */
+static void test_grouping(backend *grouped, backend *alone)
+{
+    const char *ctx[2] = {"Lily and Ben went to the park. They saw a", "The cat sat on the"};
+    const char *choice[4] = {" big tree.", " dog.", " red ball.", " little bird."};
+    eval_request q[8];
+    eval_response r[8], one;
+    for (int i = 0; i < 8; i++) q[i] = ll_req(ctx[i % 2], choice[i / 2]);
+    native_info before, after;
+    native_backend_info(grouped, &before);
+    run_ok(grouped, q, r, 8);
+    native_backend_info(grouped, &after);
+    CHECK(after.tokens_reused - before.tokens_reused >= 6 * 8);
+    for (int i = 0; i < 8; i++) {
+        eval_request flush = ll_req("Zebra", " zoo");   /* evict the shared prefix */
+        eval_response fr;
+        run_ok(alone, &flush, &fr, 1);
+        free_all(&flush, &fr, 1);
+        run_ok(alone, &q[i], &one, 1);
+        CHECK(one.logprob == r[i].logprob && one.is_greedy == r[i].is_greedy);
+        int g;
+        CHECK_NEAR(r[i].logprob, ref_loglikelihood(ctx[i % 2], choice[i / 2], &g), 1e-9);
+        CHECK(g == r[i].is_greedy);
+        response_free(&one);
+    }
+    free_all(q, r, 8);
+}
+
+static void test_is_greedy(backend *b)
+{
+    tok_ids g = {0};
+    ref_greedy("Once upon a time", 8, &g);
+    buf text = {0};
+    for (size_t i = 0; i < g.n; i++) tok_piece(ref_tok, g.v[i], 0, &text);
+    eval_request q[2] = {ll_req("Once upon a time", text.data),
+                         ll_req("Once upon a time", " purple elephants sang")};
+    eval_response r[2];
+    run_ok(b, q, r, 2);
+    CHECK(r[0].is_greedy == 1);
+    CHECK(r[1].is_greedy == 0 && r[1].logprob < r[0].logprob);
+    printf("greedy continuation \"%s\": logprob %.4f\n", text.data, r[0].logprob);
+    buf_free(&text);
+    tok_ids_free(&g);
+    free_all(q, r, 2);
+}
+
+/* lm-eval's get_rolling_token_windows + make_disjoint_window, written from its docstring. */
+static double ref_rolling(const char *text, size_t L, int *windows)
+{
+    tok_ids t = {0};
+    tok_encode(ref_tok, text, strlen(text), 0, 1, &t);
+    double total = 0;
+    *windows = 0;
+    for (size_t done = 0; done < t.n; (*windows)++) {
+        size_t pred = t.n - done < L ? t.n - done : L, end = done + pred;
+        tok_ids w = {0};
+        if (done == 0) {                           /* [prefix] + t[:pred-1] -> t[:pred] */
+            tok_ids_push(&w, 1);
+        } else {                                   /* t[end-L-1 : end-1] -> t[end-pred:end] */
+            for (size_t i = end - L - 1; i < end - pred; i++) tok_ids_push(&w, t.v[i]);
+        }
+        size_t split = w.n;
+        for (size_t i = end - pred; i < end; i++) tok_ids_push(&w, t.v[i]);
+        CHECK(w.n <= L + 1);
+        total += score_tokens(w.v, w.n, split, NULL);
+        tok_ids_free(&w);
+        done = end;
+    }
+    tok_ids_free(&t);
+    return total;
+}
+
+static void test_rolling(backend *b64)
+{
+    eval_request q[2] = {{.kind = REQ_LOGLIKELIHOOD_ROLLING}, {.kind = REQ_LOGLIKELIHOOD_ROLLING}};
+    q[0].context = xstrdup(story);
+    q[1].context = xstrdup("Lily");
+    eval_response r[2];
+    run_ok(b64, q, r, 2);
+    int windows;
+    double want = ref_rolling(story, 64, &windows);
+    CHECK(windows >= 3);
+    CHECK_NEAR(r[0].logprob, want, 1e-6);
+    printf("rolling: %d windows at ctx=64, logprob %.4f (reference %.4f)\n", windows,
+           r[0].logprob, want);
+    CHECK_NEAR(r[1].logprob, ref_rolling("Lily", 64, &windows), 1e-9);
+    free_all(q, r, 2);
+}
+
+/* ctx=64: a long context keeps its last tokens; a too-long continuation fails. */
+static void test_truncation(backend *b64)
+{
+    eval_request q[2] = {ll_req(story, " Lily smiled."), ll_req("Hi", story)};
+    eval_response r[2];
+    native_info before, after;
+    native_backend_info(b64, &before);
+    char err[256];
+    CHECK(b64->vt->run(b64, q, r, 2, err, sizeof err) == 0);
+    native_backend_info(b64, &after);
+    CHECK(after.truncated == before.truncated + 1);
+    tok_ids c = {0}, w = {0};
+    buf joined = {0};
+    buf_printf(&joined, "%s Lily smiled.", story);
+    tok_encode(ref_tok, story, strlen(story), 1, 1, &c);
+    tok_encode(ref_tok, joined.data, joined.len, 1, 1, &w);
+    size_t drop = w.n - 65;                        /* the last ctx + 1 tokens remain */
+    CHECK(r[0].status == RESP_OK);
+    CHECK_NEAR(r[0].logprob, score_tokens(w.v + drop, 65, c.n - drop, NULL), 1e-9);
+    CHECK(r[1].status == RESP_FAILED && r[1].error && strstr(r[1].error, "does not fit"));
+    tok_ids_free(&c);
+    tok_ids_free(&w);
+    buf_free(&joined);
+    free_all(q, r, 2);
+}
+
+static void test_generate(backend *b)
+{
+    tok_ids g = {0};
+    ref_greedy("Once upon a time", 30, &g);
+    buf want = {0};
+    for (size_t i = 0; i < g.n; i++) tok_piece(ref_tok, g.v[i], 0, &want);
+    eval_request q[4] = {gen_req("Once upon a time", 30, 0, -1),
+                         gen_req("Once upon a time", 30, 0, -1),
+                         gen_req("Once upon a time", 5, 0, -1),
+                         gen_req("Once upon a time", 30, 0, -1)};
+    const char *stops[2] = {"zzz", "Lily"};
+    q[1].gen.until = xcalloc(2, sizeof(char *));
+    for (int i = 0; i < 2; i++) q[1].gen.until[i] = xstrdup(stops[i]);
+    q[1].gen.n_until = 2;
+    q[3].messages_json = xstrdup("[{\"role\":\"user\",\"content\":\"Hi\"}]");
+    eval_response r[4];
+    char err[256];
+    CHECK(b->vt->run(b, q, r, 4, err, sizeof err) == 0);
+    CHECK_STR(r[0].text, want.data);
+    CHECK(r[0].completion_tokens == 30 && r[0].prompt_tokens == 5);
+    const char *cut = strstr(want.data, "Lily");
+    CHECK(cut != NULL);
+    if (cut) {
+        CHECK(r[1].text && strlen(r[1].text) == (size_t)(cut - want.data));
+        CHECK(r[1].text && strncmp(r[1].text, want.data, (size_t)(cut - want.data)) == 0);
+    }
+    CHECK(r[2].completion_tokens == 5 && r[2].text && strncmp(want.data, r[2].text,
+                                                               strlen(r[2].text)) == 0);
+    CHECK(r[3].status == RESP_FAILED && r[3].error && strstr(r[3].error, "no chat template") &&
+          strstr(r[3].error, "stories260K.gguf"));
+    printf("generate: \"%s\" | until Lily: \"%s\"\n", r[0].text, r[1].text);
+    buf_free(&want);
+    tok_ids_free(&g);
+    free_all(q, r, 4);
+}
+
+static void test_sampling(backend *b)
+{
+    eval_request q[4] = {gen_req("Once upon a time", 24, 0.9, 42),
+                         gen_req("Once upon a time", 24, 0.9, 42),
+                         gen_req("Once upon a time", 24, 0.9, 7),
+                         gen_req("Once upon a time", 24, 0.9, 42)};
+    q[3].gen.top_p = 0.5;
+    eval_response r[4];
+    run_ok(b, q, r, 4);
+    CHECK_STR(r[0].text, r[1].text);
+    CHECK(r[0].text && r[2].text && strcmp(r[0].text, r[2].text) != 0);
+    eval_response again;
+    run_ok(b, &q[3], &again, 1);                   /* top-p: reproducible on its own too */
+    CHECK_STR(again.text, r[3].text);
+    printf("sampled (seed 42): \"%s\"\nsampled (seed 7):  \"%s\"\n", r[0].text, r[2].text);
+    response_free(&again);
+    free_all(q, r, 4);
+}
+
+static int calls_seen;
+static void count_response(void *ud, size_t index, const eval_response *r)
+{
+    (void)ud;
+    (void)index;
+    calls_seen += r->status == RESP_OK || r->status == RESP_FAILED;
+}
+
+static void test_stats(backend *b)
+{
+    backend_stats before = b->stats;
+    eval_request q[3] = {ll_req("A", " b"), gen_req("Once", 3, 0, -1), ll_req("", "")};
+    eval_response r[3];
+    b->on_response = count_response;
+    run_ok(b, q, r, 3);
+    b->on_response = NULL;
+    CHECK(calls_seen == 3);
+    CHECK(r[2].logprob == 0 && r[2].is_greedy == 1);
+    CHECK(b->stats.requests == before.requests + 3 && b->stats.failed == before.failed);
+    CHECK(b->stats.completion_tokens == before.completion_tokens + 3);
+    CHECK(b->stats.prompt_tokens > before.prompt_tokens && b->stats.wall_seconds > 0);
+    native_info info;
+    CHECK(native_backend_info(b, &info) == 0);
+    CHECK(info.ctx == 2048 && info.load_seconds > 0 && info.model_bytes > 1000000);
+    CHECK(info.peak_rss_bytes > 0 && info.decode_tokens > 0 && info.prefill_tokens > 0);
+    CHECK_STR(info.arch, "llama");
+    CHECK_STR(info.chat_format, "unknown");
+    char err[256];
+    CHECK(!native_backend_apply_chat(b, "[]", err, sizeof err) && strstr(err, "stories260K"));
+    free_all(q, r, 3);
+}
+
+static void test_errors(const char *dir)
+{
+    char err[512] = "", path[1024];
+    native_config cfg = {.path = "/nonexistent/model.gguf"};
+    CHECK(!native_backend_new(&cfg, err, sizeof err));
+    CHECK(strstr(err, "/nonexistent/model.gguf") && strstr(err, "cannot open"));
+    snprintf(path, sizeof path, "%s/ggml-vocab-gpt-2.gguf", dir);
+    cfg.path = path;
+    CHECK(!native_backend_new(&cfg, err, sizeof err));
+    CHECK(strstr(err, path) && strstr(err, "unsupported architecture 'gpt2'") &&
+          strstr(err, "llama"));
+    cfg.path = NULL;
+    CHECK(!native_backend_new(&cfg, err, sizeof err) && strstr(err, "path="));
+}
+
+int main(void)
+{
+    const char *dir = getenv("EVALLUA_TEST_MODELS");
+    if (!dir) dir = "/work/shared/models";
+    snprintf(model_path, sizeof model_path, "%s/stories260K.gguf", dir);
+    if (access(model_path, R_OK) != 0) {
+        printf("skip: model files not found (%s)\n", model_path);
+        return 77;
+    }
+    char err[512];
+    ref_m = model_open(model_path, err, sizeof err);
+    ref_tok = ref_m ? tok_load(ref_m->file, err, sizeof err) : NULL;
+    backend *b = open_native(0), *alone = open_native(0), *b64 = open_native(64);
+    CHECK(ref_m && ref_tok && b && alone && b64);
+    if (ref_m && ref_tok && b && alone && b64) {
+        test_loglikelihood(b);
+        test_grouping(b, alone);
+        test_is_greedy(b);
+        test_rolling(b64);
+        test_truncation(b64);
+        test_generate(b);
+        test_sampling(b);
+        test_stats(b);
+    }
+    test_errors(dir);
+    if (b) b->vt->destroy(b);
+    if (alone) alone->vt->destroy(alone);
+    if (b64) b64->vt->destroy(b64);
+    tok_free(ref_tok);
+    model_free(ref_m);
+    return check_summary();
+}
