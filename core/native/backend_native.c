@@ -109,12 +109,18 @@ static int feed(native_backend *b, const int32_t *toks, size_t n, size_t first_o
     b->info.tokens_reused += (int64_t)start;
     b->cached.n = start;
     double t0 = now_s();
-    for (size_t p = start; p < n; p++) {
+    const int vocab = b->m->cfg.n_vocab;
+    for (size_t p0 = start; p0 < n;) {
         if (backend_interrupted) return -2;
-        const float *logits = cpu_forward(b->st, toks[p], (int)p);
+        size_t p1 = n - p0 > (size_t)b->batch ? p0 + (size_t)b->batch : n;
+        size_t out_from = first_out > p0 ? first_out : p0;
+        int n_out = p1 > out_from ? (int)(p1 - out_from) : 0;
+        const float *logits = cpu_forward_batch(b->st, toks + p0, (int)(p1 - p0), (int)p0, n_out);
         if (!logits) return -1;
-        tok_ids_push(&b->cached, toks[p]);
-        if (p >= first_out && fn) fn(ud, p, logits);
+        for (size_t p = p0; p < p1; p++) tok_ids_push(&b->cached, toks[p]);
+        for (int j = 0; j < n_out && fn; j++)
+            fn(ud, out_from + (size_t)j, logits + (size_t)j * vocab);
+        p0 = p1;
     }
     double dt = now_s() - t0;
     int64_t fed = (int64_t)(n - start);
@@ -609,7 +615,7 @@ static int size_state(native_backend *b, const native_config *cfg, char *err, si
     b->ctx = cfg->ctx > 0 ? cfg->ctx : (train < DEFAULT_CTX_CAP ? train : DEFAULT_CTX_CAP);
     if (b->ctx > train) b->ctx = train;
     if (b->ctx < 2) b->ctx = 2;
-    size_t need = cpu_state_bytes(b->m, b->ctx);
+    size_t need = cpu_state_bytes(b->m, b->ctx, b->batch);
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
     if (have > 0 && (double)need + (double)b->m->file->map_size > have)
@@ -649,7 +655,7 @@ backend *native_backend_new(const native_config *cfg, char *err, size_t errlen)
         goto fail;
     }
     if (size_state(b, cfg, err, errlen) < 0) goto fail;
-    b->st = cpu_state_new(b->m, b->ctx);
+    b->st = cpu_state_new_batch(b->m, b->ctx, b->batch);
     load_chat(b);
     snprintf(b->info.arch, sizeof b->info.arch, "%s", b->m->cfg.arch);
     b->info.ctx = b->ctx;

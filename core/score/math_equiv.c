@@ -15,20 +15,13 @@
 
 /* --- string helpers (Python str methods) ------------------------------------------------ */
 
-/* Python s.replace(from, to) (from non-empty). Consumes s; returns a malloc'd string. */
+/* text_replace that consumes s (and skips the copy when from does not occur). */
 static char *rep(char *s, const char *from, const char *to)
 {
-    const char *p = s, *q = strstr(s, from);
-    if (!q) return s;
-    size_t fl = strlen(from);
-    buf b = {0};
-    for (; q; p = q + fl, q = strstr(p, from)) {
-        buf_append(&b, p, (size_t)(q - p));
-        buf_puts(&b, to);
-    }
-    buf_puts(&b, p);
+    if (!strstr(s, from)) return s;
+    char *out = text_replace(s, from, to);
     free(s);
-    return buf_steal(&b);
+    return out;
 }
 
 /* Python s.count(needle): non-overlapping occurrences. */

@@ -1,12 +1,10 @@
-/* text_metrics.h — string metrics of generation tasks: SQuAD v2, DROP, BLEU, chrF, ROUGE,
- * and F1 / Matthews correlation over class labels.
+/* text_metrics.h — token-level string metrics of generation tasks: SQuAD v2, DROP, and
+ * F1 / Matthews correlation over class labels; plus the Python str helpers they share
+ * with ngram_metrics.h (BLEU, chrF, ROUGE).
  *
  * References (each test cites the exact version):
  *   SQuAD v2   the official evaluate-v2.0.py (HF evaluate "squad_v2" wraps the same code)
  *   DROP       lm-eval lm_eval/tasks/drop/utils.py (process_results, get_metrics)
- *   BLEU/chrF  sacreBLEU 2.x corpus_bleu / sentence_bleu / corpus_chrf / sentence_chrf with
- *              their defaults (13a, smooth "exp"; chrF char order 6, word order 0, beta 2)
- *   ROUGE      Google rouge_score 0.1.2 RougeScorer, no stemmer (use_stemmer=False)
  *   F1, MCC    scikit-learn f1_score (average="binary", pos_label=1, as lm-eval's
  *              f1_score calls it; "macro" on request) and matthews_corrcoef
  * triviaqa and nq_open need nothing here: lm-eval scores them with exact_match
@@ -24,6 +22,31 @@
 /* Decode the code point at s (NUL-terminated UTF-8); *n = bytes used. An invalid byte is
  * returned as 0x110000 + byte with *n = 1, so it never equals a real code point. */
 uint32_t text_utf8_decode(const char *s, size_t *n);
+
+/* A slice of a string (not NUL-terminated). */
+typedef struct text_span {
+    const char *p;
+    size_t n;
+} text_span;
+
+/* A growable array of spans; the caller releases it with free(list.v). */
+typedef struct text_spans {
+    text_span *v;
+    size_t n, cap;
+} text_spans;
+
+/* Append the span p[0..n) to l. */
+void text_spans_push(text_spans *l, const char *p, size_t n);
+/* Python s.split(): append the runs of non-whitespace (str.isspace) of s to out; the spans
+ * point into s. */
+void text_split(const char *s, text_spans *out);
+/* " ".join(s.split()). Returns a malloc'd string the caller frees. */
+char *text_join_ws(const char *s);
+/* Python s.replace(old, new) for a non-empty old. Returns a malloc'd string the caller
+ * frees. */
+char *text_replace(const char *s, const char *old, const char *new_);
+/* qsort comparator of two text_span: bytewise, a prefix first (code point order). */
+int text_span_cmp(const void *a, const void *b);
 
 /* --- SQuAD v2 ---------------------------------------------------------------------------- */
 
@@ -80,39 +103,6 @@ void drop_score(const char *pred, const drop_answer *golds, size_t n_golds, doub
 /* drop_score over n samples; sample i has golds[off[i] .. off[i+1]). OpenMP. */
 void drop_score_bulk(const char *const *preds, const drop_answer *golds, const size_t *off,
                      size_t n, double *em, double *f1);
-
-/* --- BLEU and chrF (sacreBLEU) ------------------------------------------------------------ */
-
-/* sacreBLEU's 13a tokenizer (after BLEU's rstrip()): tokens joined by single spaces.
- * Caller frees. */
-char *bleu_tokenize_13a(const char *s);
-/* corpus_bleu(hyps, refs).score: sample i has refs[off[i] .. off[i+1]) (any count, as
- * sacreBLEU's None-padded reference streams). 0..100. OpenMP over sentences. */
-double bleu_corpus(const char *const *hyps, const char *const *refs, const size_t *off,
-                   size_t n);
-/* sentence_bleu(hyp, refs).score (use_effective_order=True, smooth "exp"). */
-double bleu_sentence(const char *hyp, const char *const *refs, size_t n_refs);
-/* corpus_chrf(hyps, refs).score, same layout as bleu_corpus. 0..100. OpenMP. */
-double chrf_corpus(const char *const *hyps, const char *const *refs, const size_t *off,
-                   size_t n);
-/* sentence_chrf(hyp, refs).score. */
-double chrf_sentence(const char *hyp, const char *const *refs, size_t n_refs);
-
-/* --- ROUGE (rouge_score) ----------------------------------------------------------------- */
-
-/* F-measures in [0, 1]. rougeLsum splits both texts into sentences on '\n' (lm-eval's
- * truthfulqa first turns " . " into ".\n"; do that before calling). */
-typedef struct rouge_scores {
-    double rouge1, rouge2, rougeL, rougeLsum;
-} rouge_scores;
-
-/* RougeScorer(["rouge1","rouge2","rougeL","rougeLsum"]).score(target, prediction), the
- * fmeasure of each. Note the order: the reference comes first, as in rouge_score. */
-void rouge_score(const char *target, const char *prediction, rouge_scores *out);
-/* Sample i against targets[off[i] .. off[i+1]): per type the score of the target with the
- * highest fmeasure (score_multi); all 0 when a sample has no target. OpenMP. */
-void rouge_score_bulk(const char *const *preds, const char *const *targets, const size_t *off,
-                      size_t n, rouge_scores *out);
 
 /* --- classification ------------------------------------------------------------------------- */
 

@@ -24,7 +24,12 @@ local function warn(fmt, ...) sys.stderr(string.format(fmt, ...) .. "\n") end
 local function load_suite(path)
   local src, err = sys.read_file(path)
   if not src then error(err, 0) end
-  local env = setmetatable({}, { __index = { os = { getenv = os.getenv }, string = string, table = table, math = math, ipairs = ipairs, pairs = pairs, tostring = tostring, tonumber = tonumber, require = require } })
+  local base = { os = { getenv = os.getenv }, require = require }
+  for _, name in ipairs { "assert", "error", "ipairs", "next", "pairs", "pcall", "print", "select",
+      "setmetatable", "getmetatable", "tonumber", "tostring", "type", "string", "table", "math", "utf8" } do
+    base[name] = _G[name]
+  end
+  local env = setmetatable({}, { __index = base })
   local chunk, cerr = load(src, "@" .. path, "t", env)
   if not chunk then error(cerr, 0) end
   local ok, suite = pcall(chunk)
@@ -184,6 +189,7 @@ function M.run(opts)
   local start, t0 = sys.time(), sys.monotonic()
   local tasks, groups = resolve_tasks(cfg)
   local spec = model.spec(cfg)
+  cfg.default_max_gen_toks = spec.max_gen_toks -- lm-eval's model arg: the default generation length
   if cfg.limit then warn("--limit %s: only for testing; scores on part of a task are not comparable", tostring(cfg.limit)) end
   local progress = not cfg.no_progress and os.getenv("EVALLUA_NO_PROGRESS") ~= "1"
   local names = {}
@@ -206,7 +212,7 @@ function M.run(opts)
     config = run_config_block(cfg, spec), start_time = start, wall_seconds = wall,
     throughput = throughput(be:stats(), wall), groups = groups,
   })
-  local stamp = os.date("!%Y-%m-%dT%H-%M-%S", math.floor(start))
+  local stamp = os.date("!%Y-%m-%dT%H-%M-%S", math.floor(start)) .. string.format(".%03d", math.floor(start * 1000) % 1000)
   write_outputs(cfg, spec, built, res, stamp)
   io.write(string.format("%s (%s), gen_kwargs: (%s), limit: %s, num_fewshot: %s, batch_size: %s\n",
     spec.model_name, model.describe_args(cfg), cfg.gen_kwargs and json.encode(cfg.gen_kwargs) or "None",
@@ -242,7 +248,17 @@ function M.list(opts)
   end
   print(line(header))
   for _, r in ipairs(rows) do print(line(r)) end
-  print(string.format("\n%d tasks (from %s)", #rows, table.concat(registry.search_path(opts.include_path), ", ")))
+  if #reg.groups > 0 then
+    print("\nGroups (a group runs all its tasks and reports their weighted average):")
+    for _, g in ipairs(reg.groups) do
+      local members = {}
+      for i, m in ipairs(g.tasks) do members[i] = m end
+      local shown = #members > 4 and (table.concat(members, ", ", 1, 3) .. string.format(", ... (%d tasks)", #members))
+          or table.concat(members, ", ")
+      print(string.format("  %-24s %s%s", g.name, shown, #g.aliases > 0 and ("  [" .. table.concat(g.aliases, ", ") .. "]") or ""))
+    end
+  end
+  print(string.format("\n%d tasks, %d groups (from %s)", #rows, #reg.groups, table.concat(registry.search_path(opts.include_path), ", ")))
   return 0
 end
 
@@ -301,7 +317,9 @@ end
 --- Entry point called from C: returns the exit status.
 function M.main(command, opts)
   local fn = M[command]
-  local ok, rc = pcall(fn, opts)
+  local tb = os.getenv("EVALLUA_TRACEBACK")
+  local handler = (tb and tb ~= "" and tb ~= "0") and debug.traceback or function(e) return e end
+  local ok, rc = xpcall(fn, handler, opts)
   if not ok then
     warn("evallua %s: %s", command, tostring(rc))
     return command == "exec" and 1 or 2

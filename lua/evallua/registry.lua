@@ -22,10 +22,18 @@ local ALLOWED_MODULES = {
   ["evallua.util"] = true, ["evallua.score"] = true,
 }
 
+-- Task scripts get evallua.json without its file functions.
+local function SAFE_JSON()
+  local json = require "evallua.json"
+  return { decode = json.decode, encode = json.encode, null = json.null, array = json.array,
+    is_array = json.is_array }
+end
+
 local function script_env()
   local env = {}
   for _, name in ipairs(SAFE_GLOBALS) do env[name] = _G[name] end
   env.require = function(name)
+    if name == "evallua.json" then return SAFE_JSON() end
     if not ALLOWED_MODULES[name] then
       error(string.format("task scripts may require only %s; not '%s'",
         table.concat(util.sorted_keys(ALLOWED_MODULES), ", "), tostring(name)), 2)
@@ -49,8 +57,13 @@ end
 
 --- The scorer file scorers/<name>.lua: from each --include-path DIR (DIR/scorers, then
 --- DIR itself), $EVALLUA_PATH likewise, then <home>/scorers. Returns its path or nil.
-function M.find_scorer(name, include_paths)
+function M.find_scorer(name, include_paths, task_file)
   local dirs = {}
+  local here = task_file and string.match(task_file, "^(.*)/[^/]*$")
+  if here then
+    dirs[#dirs + 1] = here .. "/scorers"
+    dirs[#dirs + 1] = here
+  end
   for _, d in ipairs(M.search_path(include_paths)) do
     dirs[#dirs + 1] = d .. "/scorers"
     dirs[#dirs + 1] = d
@@ -67,7 +80,7 @@ end
 local function resolve_scorers(t, include_paths)
   for _, m in ipairs(t.metric_specs) do
     if m.scorer_name then
-      local p = M.find_scorer(m.scorer_name, include_paths)
+      local p = M.find_scorer(m.scorer_name, include_paths, t.file)
       if not p then
         error(string.format("%s: metric '%s' of task '%s' is neither built in for output_type '%s' nor a scorer file scorers/%s.lua",
           t.file, m.scorer_name, t.name, t.output_type, m.scorer_name), 0)
@@ -86,6 +99,9 @@ end
 --- Load one task file; returns the list of validated tasks it defines.
 function M.load_file(path, include_paths)
   local ret = M.load_script(path)
+  if type(ret) == "table" and type(ret.score) == "function" and ret.name == nil then
+    return {} -- a scorer file that sits among the tasks
+  end
   if type(ret) ~= "table" then
     error(string.format("%s: a task script must return a task table (or a list of them), got %s", path, type(ret)), 0)
   end
@@ -107,7 +123,7 @@ local function walk(dir, files)
   if not names then return end
   for _, n in ipairs(names) do
     local p = dir .. "/" .. n
-    if string.sub(n, 1, 1) ~= "." then
+    if string.sub(n, 1, 1) ~= "." and n ~= "scorers" then
       if sys.is_dir(p) then walk(p, files)
       elseif string.match(n, "%.lua$") then files[#files + 1] = p end
     end

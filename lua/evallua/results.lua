@@ -147,6 +147,7 @@ function M.build(built, run)
       for _, m in ipairs(entry.metrics) do
         res[metric_key(m.spec.name, entry.filter)] = m.value == nil and json.null or m.value
         res[stderr_key(m.spec.name, entry.filter)] = (m.stderr == nil or m.stderr ~= m.stderr) and "N/A" or m.stderr
+        if m.per_repeat then res[m.spec.name .. "_per_repeat," .. entry.filter] = json.array(m.per_repeat) end
         hib[m.spec.name] = m.spec.higher_is_better
       end
     end

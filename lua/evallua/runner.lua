@@ -72,6 +72,7 @@ function M.build_task(t, cfg, cache)
   local opts = {
     system_instruction = cfg.system_instruction, chat_template = cfg.apply_chat_template,
     fewshot_as_multiturn = cfg.fewshot_as_multiturn, gen_kwargs = cfg.gen_kwargs,
+    default_max_gen_toks = cfg.default_max_gen_toks,
   }
   for i = 1, n do
     local doc = all_docs[i]
@@ -79,10 +80,31 @@ function M.build_task(t, cfg, cache)
     local reqs, target, choices = task.call(t, "building the prompt of", i, function()
       return task.requests(t, doc, shots, opts)
     end)
+    if t.output_type == "generate_until" then reqs = M.repeat_requests(reqs[1], M.repeats(t, cfg), cfg) end
     samples[i] = { doc_id = i - 1, doc = doc, requests = reqs, target = target, choices = choices }
     if choices then samples[i].gold = target end
   end
-  return { task = t, samples = samples, n_docs = #all_docs, n_shot = k }
+  return { task = t, samples = samples, n_docs = #all_docs, n_shot = k, repeats = M.repeats(t, cfg) }
+end
+
+--- How many times each generation is repeated: --repeats, else the task's `repeats`.
+function M.repeats(t, cfg)
+  return cfg.repeats or t.repeats or 1
+end
+
+--- One generation request per repeat. Repeat r (0-based) is sent with seed base + r, where
+--- base is the task's generation seed or the run's random seed (Evalchemy: seeds 0..9 for
+--- AIME24's ten runs); the cache keeps each repeat's answer separately (`repeat`).
+function M.repeat_requests(req, n, cfg)
+  if n <= 1 then return { req } end
+  local base = req.seed or cfg.random_seed or 0
+  local out = {}
+  for r = 0, n - 1 do
+    local copy = util.copy(req)
+    copy.seed, copy["repeat"] = base + r, r
+    out[r + 1] = copy
+  end
+  return out
 end
 
 --- Flatten every task's requests into one array for the backend; remember where each goes.
@@ -129,11 +151,13 @@ end
 
 local function finish_sample(s, t)
   if t.output_type == "generate_until" then
-    local r = s.responses[1]
-    local text = r.text or ""
-    s.raw_resps = { text }
-    s.resps = { t.keep_reasoning and text or M.strip_reasoning(text) }
-    s.reasoning = r.reasoning
+    s.raw_resps, s.resps = {}, {}
+    for j, r in ipairs(s.responses) do
+      local text = r.text or ""
+      s.raw_resps[j] = text
+      s.resps[j] = t.keep_reasoning and text or M.strip_reasoning(text)
+    end
+    s.reasoning = s.responses[1].reasoning
   else
     s.lls, s.greedy = {}, {}
     s.is_greedy = true
@@ -142,6 +166,71 @@ local function finish_sample(s, t)
       s.is_greedy = s.is_greedy and r.is_greedy
     end
   end
+end
+
+--- Filter and score the answered samples with one pipeline. Returns the entry (filter
+--- name, filtered responses, per-sample values) and a list of { spec, values } per metric
+--- (custom metrics may produce several).
+function M.score_pipeline(t, p, answered, cfg)
+  local filtered = t.output_type == "generate_until" and scoring.filter(p, answered) or {}
+  local values = scoring.sample_metrics(t, answered, filtered)
+  local entry = { filter = p.name, metrics = {}, filtered = filtered, values = values }
+  local per_metric = {}
+  for _, m in ipairs(t.metric_specs) do
+    if m.custom then
+      local cvals = scorer.run(t, m, answered, filtered)
+      for _, name in ipairs(util.sorted_keys(cvals)) do
+        values[name] = cvals[name]
+        per_metric[#per_metric + 1] = {
+          spec = { name = name, aggregation = m.aggregation, higher_is_better = m.higher_is_better },
+          values = cvals[name] }
+      end
+    else
+      per_metric[#per_metric + 1] = { spec = m, values = values[m.name] or {} }
+    end
+  end
+  return entry, per_metric
+end
+
+--- Evalchemy's repeats: score each repeat on its own, report the mean of the per-repeat
+--- scores with the standard error across repeats (population std / sqrt(repeats)).
+--- Per-sample values in the samples file are the mean over the repeats.
+function M.score_repeats(t, p, answered, n, cfg)
+  local runs, entry = {}, nil
+  for r = 1, n do
+    local views = {}
+    for i, s in ipairs(answered) do
+      views[i] = setmetatable({ resps = { s.resps[r] } }, { __index = s })
+    end
+    local e, per_metric = M.score_pipeline(t, p, views, cfg)
+    runs[r] = {}
+    for k, m in ipairs(per_metric) do
+      runs[r][k] = { spec = m.spec, value = (scoring.aggregate(m.spec, m.values, cfg.fewshot_seed)) }
+    end
+    if r == 1 then
+      entry = e
+      for name, vals in pairs(e.values) do entry.values[name] = { table.unpack(vals) } end
+    else
+      for name, vals in pairs(e.values) do
+        for i, v in ipairs(vals) do entry.values[name][i] = entry.values[name][i] + v end
+      end
+    end
+  end
+  for _, vals in pairs(entry.values) do
+    for i, v in ipairs(vals) do vals[i] = v / n end
+  end
+  for k, m in ipairs(runs[1]) do
+    local per_run = {}
+    for r = 1, n do per_run[r] = runs[r][k].value end
+    local mean = 0
+    for _, v in ipairs(per_run) do mean = mean + v end
+    mean = mean / n
+    local var = 0
+    for _, v in ipairs(per_run) do var = var + (v - mean) ^ 2 end
+    entry.metrics[#entry.metrics + 1] = { spec = m.spec, value = mean, stderr = math.sqrt(var / n) / math.sqrt(n),
+      per_repeat = per_run }
+  end
+  return entry
 end
 
 --- Score one task: per filter, per metric value and stderr; per-sample values kept.
@@ -158,24 +247,16 @@ function M.score_task(b, cfg)
   b.answered, b.failures, b.scores = answered, failures, {}
   local pipelines = t.output_type == "generate_until" and t.filter_specs or { { name = "none", steps = {} } }
   for _, p in ipairs(pipelines) do
-    local filtered = t.output_type == "generate_until" and scoring.filter(p, answered) or {}
-    local values = scoring.sample_metrics(t, answered, filtered)
-    local entry = { filter = p.name, metrics = {}, filtered = filtered, values = values }
-    for _, m in ipairs(t.metric_specs) do
-      if m.custom then
-        local cvals = scorer.run(t, m, answered, filtered)
-        for _, name in ipairs(util.sorted_keys(cvals)) do
-          values[name] = cvals[name]
-          local sub = { name = name, aggregation = m.aggregation, higher_is_better = m.higher_is_better }
-          local v, se = scoring.aggregate(sub, cvals[name], cfg.fewshot_seed)
-          entry.metrics[#entry.metrics + 1] = { spec = sub, value = v, stderr = se }
-        end
-      else
-        local v, se = scoring.aggregate(m, values[m.name] or {}, cfg.fewshot_seed)
-        entry.metrics[#entry.metrics + 1] = { spec = m, value = v, stderr = se }
+    if t.output_type == "generate_until" and t.repeats_mode == "mean" and b.repeats > 1 then
+      b.scores[#b.scores + 1] = M.score_repeats(t, p, answered, b.repeats, cfg)
+    else
+      local entry, per_metric = M.score_pipeline(t, p, answered, cfg)
+      for _, m in ipairs(per_metric) do
+        local v, se = scoring.aggregate(m.spec, m.values, cfg.fewshot_seed)
+        entry.metrics[#entry.metrics + 1] = { spec = m.spec, value = v, stderr = se }
       end
+      b.scores[#b.scores + 1] = entry
     end
-    b.scores[#b.scores + 1] = entry
   end
   return b
 end

@@ -20,6 +20,19 @@ local function apply_step(step, resps, samples)
     for i, r in ipairs(resps) do out[i] = { r[1] } end
     return out
   end
+  if name == "majority_vote" then
+    -- lm-eval's MajorityVoteFilter: the most common answer; ties go to the one seen first
+    local out = {}
+    for i, r in ipairs(resps) do
+      local counts, best, best_n = {}, nil, 0
+      for _, a in ipairs(r) do
+        counts[a] = (counts[a] or 0) + 1
+        if counts[a] > best_n then best, best_n = a, counts[a] end
+      end
+      out[i] = { best }
+    end
+    return out
+  end
   -- string-to-string steps: flatten, transform in C, rebuild
   local flat, shape = {}, {}
   for i, r in ipairs(resps) do

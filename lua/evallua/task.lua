@@ -30,6 +30,9 @@ M.METRICS = {
   },
 }
 
+-- Aggregations a metric may ask for (scoring.aggregate).
+M.AGGREGATIONS = { mean = true, median = true, sum = true, max = true, min = true, perplexity = true }
+
 local DEFAULT_METRICS = {
   multiple_choice = { "acc", "acc_norm" },
   loglikelihood = { "perplexity", "acc" },
@@ -57,6 +60,9 @@ local FIELDS = {
   filters = { types = "table" },
   metrics = { types = "table" },
   keep_reasoning = { types = "boolean" },
+  repeats = { types = "number" },
+  repeats_mode = { types = "string" },
+  gen_prefix = { types = "string" },
 }
 M.FIELDS = FIELDS
 
@@ -133,6 +139,10 @@ local function normalize_metrics(t, path)
     if not known and not builtin_elsewhere then
       -- a custom metric: an inline score(doc, response), or a scorer file scorers/<name>.lua
       -- that the registry attaches (spec.scorer_name)
+      if spec.aggregation ~= nil and not M.AGGREGATIONS[spec.aggregation] then
+        error(string.format("%s: unknown aggregation '%s' of metric '%s' (%s)", where(path, "aggregation"),
+          tostring(spec.aggregation), name, table.concat(names_of(M.AGGREGATIONS), ", ")), 0)
+      end
       local out = util.copy(spec)
       out[1], out.metric = nil, nil
       out.name, out.custom = name, true
@@ -152,6 +162,10 @@ local function normalize_metrics(t, path)
       if type(k) == "string" and not allowed_opts[k] then
         error(string.format("%s: unknown option '%s' of metric '%s'", where(path, k), k, name), 0)
       end
+    end
+    if spec.aggregation ~= nil and spec.aggregation ~= known.aggregation and not M.AGGREGATIONS[spec.aggregation] then
+      error(string.format("%s: unknown aggregation '%s' of metric '%s' (%s)", where(path, "aggregation"),
+        tostring(spec.aggregation), name, table.concat(names_of(M.AGGREGATIONS), ", ")), 0)
     end
     local out = util.copy(spec)
     out[1], out.metric = nil, nil
@@ -177,10 +191,11 @@ local function normalize_filters(t, path)
       if type(step) == "function" then
         steps[j] = step
       elseif type(step) ~= "table" or type(step[1]) ~= "string" then
-        error(string.format("%s: step %d of filter '%s' must be { \"regex\" | \"take_first\" | \"lowercase\" | \"strip\", ... } or a function",
+        error(string.format("%s: step %d of filter '%s' must be { \"regex\" | \"take_first\" | \"majority_vote\" | \"lowercase\" | \"strip\", ... } or a function",
           where(path, "filters"), j, f.name), 0)
       else
-        local known = { regex = true, take_first = true, lowercase = true, strip = true, remove_whitespace = true }
+        local known = { regex = true, take_first = true, lowercase = true, strip = true, remove_whitespace = true,
+          majority_vote = true }
         if not known[step[1]] then
           error(string.format("%s: unknown filter step '%s' in filter '%s'", where(path, "filters"), step[1], f.name), 0)
         end
@@ -226,7 +241,13 @@ function M.validate(t, path)
   if t.output_type == "multiple_choice" and t.doc_to_choice == nil then
     error(string.format("%s: a multiple_choice task needs doc_to_choice", path), 0)
   end
-  if t.fewshot_config then check_known(t.fewshot_config, FEWSHOT_FIELDS, path, "fewshot_config") end
+  if t.fewshot_config then
+    check_known(t.fewshot_config, FEWSHOT_FIELDS, path, "fewshot_config")
+    local sampler = t.fewshot_config.sampler
+    if sampler ~= nil and sampler ~= "random" and sampler ~= "default" and sampler ~= "first_n" then
+      error(string.format("%s: unknown few-shot sampler '%s' (random, first_n)", where(path, "sampler"), tostring(sampler)), 0)
+    end
+  end
   if t.generation_kwargs then check_known(t.generation_kwargs, GEN_FIELDS, path, "generation_kwargs") end
   t.target_delimiter = t.target_delimiter or " "
   t.fewshot_delimiter = t.fewshot_delimiter or "\n\n"
@@ -235,6 +256,13 @@ function M.validate(t, path)
   t.num_fewshot = t.num_fewshot or 0
   t.version = t.version or 0
   t.aliases = t.aliases or {}
+  if t.repeats ~= nil and (math.type(t.repeats) ~= "integer" or t.repeats < 1) then
+    error(string.format("%s: repeats must be a positive integer", where(path, "repeats")), 0)
+  end
+  if t.repeats_mode ~= nil and t.repeats_mode ~= "mean" and t.repeats_mode ~= "filter" then
+    error(string.format("%s: repeats_mode must be \"mean\" (score each repeat, average) or \"filter\" (filters see every repeat)",
+      where(path, "repeats_mode")), 0)
+  end
   t.metric_specs = normalize_metrics(t, path)
   t.filter_specs = normalize_filters(t, path)
   t.file = path
@@ -314,21 +342,36 @@ end
 --- doc_to_target(doc): a string, a list of strings, or (with choices) a 0-based index.
 function M.doc_target(t, doc, choices)
   local v = template.apply(t.doc_to_target, doc, "doc_to_target")
-  if choices then
-    if type(v) == "string" and string.match(v, "^%s*%d+%s*$") then v = math.tointeger(tonumber(v)) end
-    if type(v) == "string" then
-      for i, c in ipairs(choices) do
-        if c == v then return i - 1 end
-      end
-      error(string.format("target '%s' is not one of the choices", v), 0)
+  if choices and type(v) == "table" then
+    -- several correct choices: acc counts the argmax landing on any of them
+    local golds = {}
+    for i, g in ipairs(v) do
+      golds[i] = M.gold_index(g, choices)
     end
-    if math.type(v) ~= "integer" or v < 0 or v >= #choices then
-      error(string.format("target %s is not a valid choice index (0..%d)", tostring(v), #choices - 1), 0)
-    end
-    return v
+    if #golds == 0 then error("doc_to_target gave an empty list of correct choices", 0) end
+    return golds
   end
-  if type(v) == "string" and string.match(v, "^%[.*%]$") then
-    return v -- a rendered list; kept as text like any other target
+  if choices then return M.gold_index(v, choices) end
+  if type(v) == "number" then return util.pystr(v) end
+  if type(v) == "table" then
+    local out = {}
+    for i, x in ipairs(v) do out[i] = util.pystr(x) end
+    return out
+  end
+  return v
+end
+
+--- One gold choice: a 0-based index, a digit string, or the text of a choice.
+function M.gold_index(v, choices)
+  if type(v) == "string" and string.match(v, "^%s*%d+%s*$") then v = math.tointeger(tonumber(v)) end
+  if type(v) == "string" then
+    for i, c in ipairs(choices) do
+      if c == v then return i - 1 end
+    end
+    error(string.format("target '%s' is not one of the choices", v), 0)
+  end
+  if math.type(v) ~= "integer" or v < 0 or v >= #choices then
+    error(string.format("target %s is not a valid choice index (0..%d)", tostring(v), #choices - 1), 0)
   end
   return v
 end
@@ -337,6 +380,7 @@ end
 function M.fewshot_answer(t, doc)
   local choices = M.doc_choices(t, doc)
   local target = M.doc_target(t, doc, choices)
+  if choices and type(target) == "table" then return choices[target[1] + 1] end
   if choices and math.type(target) == "integer" then return choices[target + 1] end
   if type(target) == "table" then return util.pystr(target[1]) end
   return util.pystr(target)
@@ -345,8 +389,30 @@ end
 --- Build the prompt for doc, ending with `question` (doc_to_text(doc) unless given: a
 --- multiple-input task passes each context in turn). Returns the plain-text context and
 --- the chat messages (messages only when opts.chat_template is set).
+local function ends_space(s) return string.find(s, "%s$") ~= nil end
+local function starts_space(s) return string.find(s, "^%s") ~= nil end
+
+-- lm-eval's gen_prefix: after the question (target_delimiter between them unless either
+-- side has whitespace at the join), and before each few-shot answer (one space between,
+-- likewise). With a chat template it ends the last user message (no assistant prefill).
+local function with_prefix(t, question)
+  local gp = t.gen_prefix
+  if not gp then return question end
+  if ends_space(question) or starts_space(gp) then return question .. gp end
+  return question .. t.target_delimiter .. gp
+end
+
+local function example_with_prefix(t, fs)
+  local q, a = M.example(t, fs)
+  local gp = t.gen_prefix
+  if gp then
+    a = (ends_space(gp) or starts_space(a)) and (gp .. a) or (gp .. " " .. a)
+  end
+  return q, a
+end
+
 function M.context(t, doc, shots, opts, question)
-  question = question or M.doc_text(t, doc)
+  question = with_prefix(t, question or M.doc_text(t, doc))
   local system = opts.system_instruction
   local desc = t.description
   if opts.chat_template then
@@ -356,7 +422,7 @@ function M.context(t, doc, shots, opts, question)
     if sys_text then messages[#messages + 1] = { role = "system", content = sys_text } end
     local block = {}
     for _, fs in ipairs(shots) do
-      local q, a = M.example(t, fs)
+      local q, a = example_with_prefix(t, fs)
       if opts.fewshot_as_multiturn then
         messages[#messages + 1] = { role = "user", content = q }
         messages[#messages + 1] = { role = "assistant", content = a }
@@ -373,7 +439,7 @@ function M.context(t, doc, shots, opts, question)
   if system then parts[#parts + 1] = system .. (desc ~= "" and t.fewshot_delimiter or "") end
   parts[#parts + 1] = desc
   for _, fs in ipairs(shots) do
-    local q, a = M.example(t, fs)
+    local q, a = example_with_prefix(t, fs)
     parts[#parts + 1] = q .. t.target_delimiter .. a .. t.fewshot_delimiter
   end
   parts[#parts + 1] = question
@@ -395,8 +461,9 @@ function M.multiple_input_requests(t, doc, shots, opts, gold)
   return reqs, gold, choices
 end
 
---- generation_kwargs merged with --gen_kwargs overrides, in the backend's terms.
-function M.gen_args(t, overrides)
+--- generation_kwargs merged with --gen_kwargs overrides, in the backend's terms;
+--- default_max is the model's max_gen_toks (lm-eval's model arg; 256 when unset).
+function M.gen_args(t, overrides, default_max)
   local g = util.copy(t.generation_kwargs or {})
   for k, v in pairs(overrides or {}) do g[k] = v end
   local until_ = g["until"]
@@ -406,7 +473,7 @@ function M.gen_args(t, overrides)
   if g.do_sample == false then temperature = 0 end
   return {
     ["until"] = until_,
-    max_tokens = math.tointeger(tonumber(g.max_gen_toks)) or 256,
+    max_tokens = math.tointeger(tonumber(g.max_gen_toks)) or math.tointeger(default_max) or 256,
     temperature = temperature,
     top_p = tonumber(g.top_p),
     seed = math.tointeger(tonumber(g.seed)),
@@ -436,7 +503,7 @@ function M.requests(t, doc, shots, opts)
     local text = util.pystr(M.doc_target(t, doc))
     return { { kind = "loglikelihood_rolling", context = text } }, text
   end
-  local g = M.gen_args(t, opts.gen_kwargs)
+  local g = M.gen_args(t, opts.gen_kwargs, opts.default_max_gen_toks)
   local req = {
     kind = "generate_until", context = ctx, messages = messages, ["until"] = g["until"],
     max_tokens = g.max_tokens, temperature = g.temperature, top_p = g.top_p, seed = g.seed,

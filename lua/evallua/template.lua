@@ -12,43 +12,33 @@ local util = require "evallua.util"
 
 local M = {}
 
+-- One step of a path: returns the key to index with, how it prints in messages, the rest.
+local function next_step(rest, value, tpl, expr, path)
+  local name, after = string.match(rest, "^%.?([%a_][%w_]*)(.*)$")
+  if name then return name, (path ~= "" and "." or "") .. name, after end
+  local skey
+  skey, after = string.match(rest, "^%[%s*[\"']([^\"']*)[\"']%s*%](.*)$")
+  if skey then return skey, string.format("[%q]", skey), after end
+  local idx
+  idx, after = string.match(rest, "^%[%s*(-?%d+)%s*%](.*)$")
+  if not idx then error(string.format("template '%s': cannot parse '%s'", tpl, expr), 0) end
+  if type(value) ~= "table" then error(string.format("template '%s': '%s' is not a list", tpl, path), 0) end
+  local i = math.tointeger(tonumber(idx))
+  if i < 0 then i = #value + i end
+  return i + 1, "[" .. idx .. "]", after
+end
+
 local function resolve(doc, expr, tpl)
-  local value = doc
-  local rest = expr
-  local path = ""
+  local value, rest, path = doc, expr, ""
   while rest ~= "" do
-    local name, after = string.match(rest, "^%.?([%a_][%w_]*)(.*)$")
-    local key
-    if name then
-      key = name
-    else
-      local idx
-      idx, after = string.match(rest, "^%[%s*(-?%d+)%s*%](.*)$")
-      if not idx then
-        local skey
-        skey, after = string.match(rest, "^%[%s*[\"']([^\"']*)[\"']%s*%](.*)$")
-        if not skey then
-          error(string.format("template %q: cannot parse '%s'", tpl, expr), 0)
-        end
-        key = skey
-      else
-        idx = math.tointeger(tonumber(idx))
-        if type(value) ~= "table" then
-          error(string.format("template %q: '%s' is not a list", tpl, path), 0)
-        end
-        if idx < 0 then idx = #value + idx end
-        key = idx + 1
-      end
-    end
-    if type(value) ~= "table" or value == json.null then
-      error(string.format("template %q: '%s' has no field '%s'", tpl, path ~= "" and path or "document", tostring(key)), 0)
-    end
-    local nextv = value[key]
+    local key, shown, after = next_step(rest, value, tpl, expr, path)
+    local nextv = (type(value) == "table" and value ~= json.null) and value[key] or nil
     if nextv == nil then
-      error(string.format("template %q: %s has no field '%s'", tpl,
-        path ~= "" and ("'" .. path .. "'") or "the document", tostring(name or key)), 0)
+      error(string.format("template '%s': %s has no %s", tpl,
+        path ~= "" and ("'" .. path .. "'") or "the document",
+        math.type(key) and ("element " .. string.match(shown, "%-?%d+")) or ("field '" .. tostring(key) .. "'")), 0)
     end
-    path = path .. (name and ((path ~= "" and "." or "") .. name) or ("[" .. tostring(key - 1) .. "]"))
+    path = path .. shown
     value = nextv
     rest = after
   end

@@ -184,6 +184,57 @@ do
   check.eq(got, { "C", "B", "D", "A", "[invalid]", "[invalid]" })
 end
 
+-- repeats: one request per repeat with seeds base+r; Evalchemy's mean over repeats with the
+-- stderr across repeats (population std / sqrt(n)); lm-eval's majority_vote filter
+do
+  local base = [[
+return {
+  name = "rep", dataset = { path = "me/toy", test_split = "test" },
+  doc_to_text = "Q: {{q}}\nA:", doc_to_target = "{{a}}", repeats = 3, %s
+  metrics = { "exact_match" },
+}
+]]
+  local t = registry.load_file(write("rep.lua", string.format(base, 'repeats_mode = "mean",')))[1]
+  local b = runner.build_task(t, { data_dir = dir .. "/data", fewshot_seed = 1234, random_seed = 0 }, {})
+  check.eq(#b.samples[1].requests, 3)
+  check.eq({ b.samples[2].requests[1].seed, b.samples[2].requests[3].seed, b.samples[2].requests[3]["repeat"] }, { 0, 2, 2 })
+  -- doc i (1..3), repeat r (1..3) is right when (i + r) is even
+  local function answer(bt)
+    local requests, owners = runner.collect({ bt })
+    local resps = {}
+    for k, o in ipairs(owners) do
+      local s, r = o.sample, o.index
+      resps[k] = { ok = true, text = ((s.doc_id + 1 + r) % 2 == 0) and s.doc.a or "wrong" }
+    end
+    runner.attach(owners, resps)
+    runner.score_task(bt, { fewshot_seed = 1234 })
+    return bt.scores[1].metrics[1]
+  end
+  local m = answer(b)
+  -- per-run accuracy: r=1: docs 1,3 right (2/3); r=2: doc 2 (1/3); r=3: docs 1,3 (2/3)
+  local runs = { 2 / 3, 1 / 3, 2 / 3 }
+  local mean = (runs[1] + runs[2] + runs[3]) / 3
+  local var = ((runs[1] - mean) ^ 2 + (runs[2] - mean) ^ 2 + (runs[3] - mean) ^ 2) / 3
+  check.near(m.value, mean, 1e-12, "mean over repeats")
+  check.near(m.stderr, math.sqrt(var) / math.sqrt(3), 1e-12, "stderr across repeats")
+  check.eq(#m.per_repeat, 3)
+  -- filter mode with majority_vote: doc 1 right in 2 of 3, doc 2 in 1 of 3, doc 3 in 2 of 3
+  local t2 = registry.load_file(write("rep2.lua", string.format(base,
+    'filters = { { name = "maj", { "majority_vote" }, { "take_first" } } },')))[1]
+  local m2 = answer(runner.build_task(t2, { data_dir = dir .. "/data", fewshot_seed = 1234, random_seed = 0 }, {}))
+  check.near(m2.value, 2 / 3, 1e-12, "majority vote")
+end
+
+-- gen_prefix (lm-eval): after the question with target_delimiter, before few-shot answers
+do
+  local t = registry.load_file(write("gp.lua", [[
+return { name = "gp", dataset = { path = "me/toy", test_split = "test" }, doc_to_text = "Q: {{q}}",
+  doc_to_target = "{{a}}", gen_prefix = "The answer is", num_fewshot = 1, fewshot_config = { sampler = "first_n" } }
+]]))[1]
+  local b = runner.build_task(t, { data_dir = dir .. "/data", fewshot_seed = 1234 }, {})
+  check.eq(b.samples[2].requests[1].context, "Q: 2+2 The answer is 4\n\nQ: 1+1 The answer is")
+end
+
 -- reasoning models: the answer is what follows the last </think>
 check.eq(runner.strip_reasoning("<think>a #### 1</think>\n#### 2"), "#### 2")
 check.eq(runner.strip_reasoning("<think>x</think> y <think>z</think> w"), "w")

@@ -1,9 +1,11 @@
-/* forward.h — the llama-family forward pass on the CPU, one token at a time.
+/* forward.h — the llama-family forward pass on the CPU, a batch of tokens at a time.
  *
- * A cpu_state holds one sequence: its activations and KV cache for up to max_seq
- * positions. Feed tokens at positions 0, 1, 2, ... (re-feeding position p overwrites the
- * cache from p on, so a sequence can be rewound). The model is shared and read-only; use
- * one state per sequence. */
+ * A cpu_state holds one sequence: its activations for up to max_batch tokens and its KV
+ * cache for up to max_seq positions. Feed tokens at positions 0, 1, 2, ... (re-feeding
+ * position p overwrites the cache from p on, so a sequence can be rewound). A token's
+ * result does not depend on how the sequence was split into batches: every product is
+ * computed per token with the same kernels (matmul.h). The model is shared and read-only;
+ * use one state per sequence. */
 #ifndef EVALLUA_NATIVE_CPU_FORWARD_H
 #define EVALLUA_NATIVE_CPU_FORWARD_H
 
@@ -14,15 +16,22 @@
 
 typedef struct cpu_state cpu_state;
 
-/* A state for sequences of up to max_seq tokens (its KV cache is allocated now).
-   Returns a state the caller frees with cpu_state_free. */
+/* A state for sequences of up to max_seq tokens, one token per step (cpu_state_new_batch
+   with max_batch 1). The caller frees it with cpu_state_free. */
 cpu_state *cpu_state_new(const model *m, int max_seq);
+/* A state for up to max_seq tokens fed up to max_batch at a time (KV cache allocated now).
+   Returns a state the caller frees with cpu_state_free. */
+cpu_state *cpu_state_new_batch(const model *m, int max_seq, int max_batch);
 /* Release a state (NULL is fine). */
 void cpu_state_free(cpu_state *s);
-/* Bytes a state for max_seq tokens takes (to report or check before allocating). */
-size_t cpu_state_bytes(const model *m, int max_seq);
+/* Bytes a state for max_seq tokens and batches of max_batch takes. */
+size_t cpu_state_bytes(const model *m, int max_seq, int max_batch);
 /* Run token at position pos and return the n_vocab logits for the next token, owned by s
    and valid until the next call; NULL when token or pos is out of range. */
 const float *cpu_forward(cpu_state *s, int32_t token, int pos);
+/* Run n tokens (1 <= n <= max_batch) at positions pos .. pos+n-1 and return the logits of
+   the last n_out of them (0 <= n_out <= n): n_out rows of n_vocab, owned by s and valid
+   until the next call. NULL when a token, a position or n/n_out is out of range. */
+const float *cpu_forward_batch(cpu_state *s, const int32_t *tokens, int n, int pos, int n_out);
 
 #endif

@@ -1,0 +1,43 @@
+/* matmul.h — the weight × activation products of the forward pass, as llama.cpp computes
+ * them: for the 32-value block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) each activation row is
+ * quantized to 8 bits in blocks of 32 (scale d rounded to half precision like ggml's
+ * q8_0/q8_1, plus s = d * sum for the types with an offset) and each block's dot product is
+ * an integer sum scaled once. F32/F16/BF16 and the K-quants multiply in float (K-quant rows
+ * are decoded once per row and batch).
+ *
+ * Two implementations with the same arithmetic: AVX2+FMA+F16C (chosen at run time when the
+ * CPU has them) and portable C. Integer block sums are exact in both; only the order of the
+ * float accumulation differs, so results agree to float rounding. EVALLUA_NO_AVX2=1 forces
+ * the portable kernels. OpenMP splits the output rows across threads. */
+#ifndef EVALLUA_NATIVE_CPU_MATMUL_H
+#define EVALLUA_NATIVE_CPU_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "native/gguf.h"
+
+/* One quantized block of 32 activations: value ≈ d * qs[i]; s = d * sum(qs). */
+typedef struct block_q8a {
+    float d, s;
+    int8_t qs[32];
+} block_q8a;
+
+/* y = x W^T for n_tok rows: x is (n_tok, ne[0]) row-major, y is (n_tok, ne[1]). */
+void cpu_matmul(const gguf_tensor *w, const float *x, int n_tok, float *y);
+
+/* Quantize n activations (n a multiple of 32) into n/32 blocks. */
+void cpu_quantize_q8a(const float *x, block_q8a *out, int n);
+/* Dot product of one weight row of type t (n values) with quantized activations; t must be
+   one of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0. */
+float cpu_dot_q8a(gguf_dtype t, const void *row, const block_q8a *x, int n);
+/* 1 when t multiplies through cpu_dot_q8a (quantized activations), else 0. */
+int cpu_type_uses_q8a(gguf_dtype t);
+
+/* Name of the kernels in use: "avx2" or "portable". */
+const char *cpu_kernels_name(void);
+/* Force the portable kernels (1), or go back to the default choice (0: the best the CPU
+   has unless EVALLUA_NO_AVX2 is set); for tests and benchmarks. Not thread-safe. */
+void cpu_kernels_force_portable(int on);
+
+#endif

@@ -1,0 +1,210 @@
+/* matmul_avx2.c — the kernels of matmul_impl.h with AVX2, FMA and F16C, compiled per
+ * function (target attribute) so the rest of the build needs no -mavx2; used only when
+ * the CPU reports all three. Same arithmetic as the portable kernels in matmul.c. */
+#include "native/cpu/matmul_impl.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "native/cpu/quant.h"
+
+#define AVX2_FN __attribute__((target("avx2,fma,f16c")))
+
+AVX2_FN static inline float hsum_ps(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+AVX2_FN static inline float half(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
+/* 32 nibbles of 16 bytes as bytes 0..15: the low nibbles first, then the high ones. */
+AVX2_FN static inline __m256i nibbles(const uint8_t *qs)
+{
+    __m128i t = _mm_loadu_si128((const __m128i *)qs);
+    __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+}
+
+/* Byte j = 0xFF when bit j of the 32-bit little-endian qh is set, else 0. */
+AVX2_FN static inline __m256i bits32(const uint8_t *qh)
+{
+    uint32_t v;
+    memcpy(&v, qh, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                           0x0101010101010101, 0);
+    const __m256i mask = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)v), shuf);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(b, mask), mask);
+}
+
+/* Sums of 4 adjacent products of unsigned u (<= 127 here) and signed s bytes, as 8 int32. */
+AVX2_FN static inline __m256i dot_u8i8(__m256i u, __m256i s)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+/* The same for two signed operands (|a| moved into the unsigned slot). */
+AVX2_FN static inline __m256i dot_i8i8(__m256i a, __m256i b)
+{
+    return dot_u8i8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+}
+
+AVX2_FN static void quantize_avx2(const float *x, block_q8a *out, int n)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int b = 0; b < n / 32; b++, x += 32) {
+        __m256 v[4], m;
+        for (int j = 0; j < 4; j++) v[j] = _mm256_loadu_ps(x + 8 * j);
+        m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                          _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+        const __m256 mul = _mm256_set1_ps(id);
+        __m256i q[4];
+        for (int j = 0; j < 4; j++)
+            q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], mul),
+                                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        s4 = _mm_hadd_epi32(s4, s4);
+        s4 = _mm_hadd_epi32(s4, s4);
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        _mm256_storeu_si256((__m256i *)out[b].qs, _mm256_permutevar8x32_epi32(p, order));
+        out[b].d = half(_cvtss_sh(d, 0));
+        out[b].s = half(_cvtss_sh(d * (float)_mm_cvtsi128_si32(s4), 0));
+    }
+}
+
+AVX2_FN static inline __m256i load32(const int8_t *p)
+{
+    return _mm256_loadu_si256((const __m256i *)p);
+}
+
+AVX2_FN static float dot_q4_0_avx2(const void *row, const block_q8a *x, int nb)
+{
+    const block_q4_0 *w = row;
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        __m256i q = _mm256_sub_epi8(nibbles(w[i].qs), _mm256_set1_epi8(8));
+        __m256 p = _mm256_cvtepi32_ps(dot_i8i8(q, load32(x[i].qs)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * x[i].d), p, acc);
+    }
+    return hsum_ps(acc);
+}
+
+AVX2_FN static float dot_q4_1_avx2(const void *row, const block_q8a *x, int nb)
+{
+    const block_q4_1 *w = row;
+    __m256 acc = _mm256_setzero_ps();
+    float offs = 0;
+    for (int i = 0; i < nb; i++) {
+        __m256 p = _mm256_cvtepi32_ps(dot_u8i8(nibbles(w[i].qs), load32(x[i].qs)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * x[i].d), p, acc);
+        offs += half(w[i].m) * x[i].s;
+    }
+    return hsum_ps(acc) + offs;
+}
+
+AVX2_FN static float dot_q5_0_avx2(const void *row, const block_q8a *x, int nb)
+{
+    const block_q5_0 *w = row;
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        /* a clear 5th bit makes the byte nibble - 16 (0xF0 | nibble), a set one nibble */
+        __m256i hi = _mm256_andnot_si256(bits32(w[i].qh), _mm256_set1_epi8((char)0xF0));
+        __m256i q = _mm256_or_si256(nibbles(w[i].qs), hi);
+        __m256 p = _mm256_cvtepi32_ps(dot_i8i8(q, load32(x[i].qs)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * x[i].d), p, acc);
+    }
+    return hsum_ps(acc);
+}
+
+AVX2_FN static float dot_q5_1_avx2(const void *row, const block_q8a *x, int nb)
+{
+    const block_q5_1 *w = row;
+    __m256 acc = _mm256_setzero_ps();
+    float offs = 0;
+    for (int i = 0; i < nb; i++) {
+        __m256i hi = _mm256_and_si256(bits32(w[i].qh), _mm256_set1_epi8(0x10));
+        __m256i q = _mm256_or_si256(nibbles(w[i].qs), hi);
+        __m256 p = _mm256_cvtepi32_ps(dot_u8i8(q, load32(x[i].qs)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * x[i].d), p, acc);
+        offs += half(w[i].m) * x[i].s;
+    }
+    return hsum_ps(acc) + offs;
+}
+
+AVX2_FN static float dot_q8_0_avx2(const void *row, const block_q8a *x, int nb)
+{
+    const block_q8_0 *w = row;
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        __m256 p = _mm256_cvtepi32_ps(dot_i8i8(load32(w[i].qs), load32(x[i].qs)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * x[i].d), p, acc);
+    }
+    return hsum_ps(acc);
+}
+
+AVX2_FN static float dot_f32_avx2(const float *a, const float *b, int n)
+{
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    int i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int j = 0; j < 4; j++)
+            acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8 * j), _mm256_loadu_ps(b + i + 8 * j),
+                                     acc[j]);
+    for (; i + 8 <= n; i += 8)
+        acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc[0]);
+    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+AVX2_FN static float dot_f16_avx2(const uint16_t *w, const float *x, int n)
+{
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 wv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
+        acc = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + i), acc);
+    }
+    float s = hsum_ps(acc);
+    for (; i < n; i++) s += half(w[i]) * x[i];
+    return s;
+}
+
+static const cpu_kernels avx2 = {
+    "avx2", quantize_avx2, dot_q4_0_avx2, dot_q4_1_avx2, dot_q5_0_avx2, dot_q5_1_avx2,
+    dot_q8_0_avx2, dot_f32_avx2, dot_f16_avx2};
+
+const cpu_kernels *cpu_kernels_avx2(void)
+{
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c"))
+        return &avx2;
+    return NULL;
+}
+
+#else
+
+const cpu_kernels *cpu_kernels_avx2(void)
+{
+    return NULL;
+}
+
+#endif
