@@ -71,6 +71,7 @@ static const luaL_Reg host_preload[] = {
     {"evallua.sys", luaopen_evallua_sys},
     {"evallua.report", luaopen_evallua_report},
     {"evallua.parallel", luaopen_evallua_parallel},
+    {"evallua.metrics", luaopen_evallua_metrics},
     {NULL, NULL},
 };
 

@@ -30,7 +30,6 @@
 #include "score/text_metrics.h"
 #include "util/buf.h"
 
-int luaopen_evallua_metrics(lua_State *L); /* "evallua.metrics"; registered by the host */
 
 #define PCRE_LIMIT_MSG "%s: a regular expression hit a PCRE2 resource limit"
 
@@ -88,8 +87,9 @@ static void check_lists(lua_State *L, int arg, size_t n, const char *fn, const c
     }
     f->s = scratch(L, f->off[n], sizeof *f->s);
     for (size_t i = 0; i < n; i++) {
-        if (lua_geti(L, arg, (lua_Integer)i + 1) == LUA_TSTRING) f->s[f->off[i]] = lua_tostring(L, -1);
-        else {
+        if (lua_geti(L, arg, (lua_Integer)i + 1) == LUA_TSTRING) {
+            f->s[f->off[i]] = lua_tostring(L, -1);
+        } else {
             const char *name = lua_pushfstring(L, "%s[%d]", what, (int)i + 1);
             const char **items = check_strings(L, -2, f->off[i + 1] - f->off[i], fn, name);
             memcpy(f->s + f->off[i], items, (f->off[i + 1] - f->off[i]) * sizeof *items);
@@ -269,7 +269,7 @@ static int m_drop(lua_State *L)
     return 1;
 }
 
-/* --- BLEU, chrF, ROUGE -------------------------------------------------------------------------- */
+/* --- BLEU, chrF, ROUGE ------------------------------------------------------------------------ */
 
 typedef double (*corpus_fn)(const char *const *, const char *const *, const size_t *, size_t);
 typedef double (*sentence_fn)(const char *, const char *const *, size_t);
@@ -320,12 +320,14 @@ static int m_rouge(lua_State *L)
     double *v = scratch(L, n, sizeof *v);
     rouge_score_bulk(preds, r.s, r.off, n, s);
     lua_createtable(L, 0, 4);
-    static const char *const names[4] = {"rouge1", "rouge2", "rougeL", "rougeLsum"};
-    for (int k = 0; k < 4; k++) {
-        for (size_t i = 0; i < n; i++)
-            v[i] = k == 0 ? s[i].rouge1 : k == 1 ? s[i].rouge2 : k == 2 ? s[i].rougeL : s[i].rougeLsum;
-        set_numbers(L, names[k], v, n);
-    }
+    for (size_t i = 0; i < n; i++) v[i] = s[i].rouge1;
+    set_numbers(L, "rouge1", v, n);
+    for (size_t i = 0; i < n; i++) v[i] = s[i].rouge2;
+    set_numbers(L, "rouge2", v, n);
+    for (size_t i = 0; i < n; i++) v[i] = s[i].rougeL;
+    set_numbers(L, "rougeL", v, n);
+    for (size_t i = 0; i < n; i++) v[i] = s[i].rougeLsum;
+    set_numbers(L, "rougeLsum", v, n);
     return 1;
 }
 
@@ -398,28 +400,39 @@ static int push_owned_or_raise(lua_State *L, char *s, const char *fn)
     return push_owned(L, s);
 }
 
-static int m_squad_normalize(lua_State *L)
-{
-    return push_owned_or_raise(L, squad_normalize(luaL_checkstring(L, 1)), "metrics.squad_normalize");
-}
-static int m_drop_normalize(lua_State *L)
-{
-    return push_owned_or_raise(L, drop_normalize(luaL_checkstring(L, 1)), "metrics.drop_normalize");
-}
-static int m_tokenize_13a(lua_State *L) { return push_owned(L, bleu_tokenize_13a(luaL_checkstring(L, 1))); }
+/* A Lua function of one string argument returning the malloc'd result of fn. */
+#define STRING_FN(name, fn, may_fail)                                                       \
+    static int name(lua_State *L)                                                          \
+    {                                                                                      \
+        char *out = fn(luaL_checkstring(L, 1));                                            \
+        return may_fail ? push_owned_or_raise(L, out, #fn) : push_owned(L, out);            \
+    }
+
+/* metrics.squad_normalize(s), metrics.drop_normalize(s), metrics.tokenize_13a(s) */
+STRING_FN(m_squad_normalize, squad_normalize, 1)
+STRING_FN(m_drop_normalize, drop_normalize, 1)
+STRING_FN(m_tokenize_13a, bleu_tokenize_13a, 0)
 
 /* --- metrics.math ---------------------------------------------------------------------------- */
 
 /* math.last_boxed(s) -> string | nil */
-static int mm_last_boxed(lua_State *L) { return push_owned(L, math_last_boxed(luaL_checkstring(L, 1))); }
+STRING_FN(mm_last_boxed, math_last_boxed, 0)
 /* math.remove_boxed(s) -> string | nil (nil where the reference fails an assertion) */
-static int mm_remove_boxed(lua_State *L) { return push_owned(L, math_remove_boxed(luaL_checkstring(L, 1))); }
+STRING_FN(mm_remove_boxed, math_remove_boxed, 0)
 /* math.boxed_answer(s) -> remove_boxed(last_boxed_only_string(s)) | nil */
-static int mm_boxed_answer(lua_State *L) { return push_owned(L, math_boxed_answer(luaL_checkstring(L, 1))); }
+STRING_FN(mm_boxed_answer, math_boxed_answer, 0)
 /* math.strip_string(s) -> string | nil (nil where the reference raises) */
-static int mm_strip_string(lua_State *L) { return push_owned(L, math_strip_string(luaL_checkstring(L, 1))); }
+STRING_FN(mm_strip_string, math_strip_string, 0)
 /* math.dollar_extract(s) -> text between the first and last '$', or s */
-static int mm_dollar_extract(lua_State *L) { return push_owned(L, math_dollar_extract(luaL_checkstring(L, 1))); }
+STRING_FN(mm_dollar_extract, math_dollar_extract, 0)
+/* math.hendrycks_extract(output) -> string */
+STRING_FN(mm_hendrycks_extract, math_hendrycks_extract, 1)
+/* math.extract_minerva(text) -> answer or "[invalidanswer]" */
+STRING_FN(mm_extract_minerva, math_minerva_extract, 1)
+/* math.minerva_normalize(s) -> string */
+STRING_FN(mm_minerva_normalize, math_minerva_normalize, 0)
+/* math.gsm8k_normalize(s) -> s with gsm8k's regexes_to_ignore applied, lower-cased */
+STRING_FN(mm_gsm8k_normalize, math_gsm8k_normalize, 1)
 
 /* math.is_equiv(a, b) -> boolean; nil stands for Python None */
 static int mm_is_equiv(lua_State *L)
@@ -428,24 +441,6 @@ static int mm_is_equiv(lua_State *L)
     const char *b = lua_isnoneornil(L, 2) ? NULL : luaL_checkstring(L, 2);
     lua_pushboolean(L, math_is_equiv(a, b));
     return 1;
-}
-
-/* math.hendrycks_extract(output) -> string */
-static int mm_hendrycks_extract(lua_State *L)
-{
-    return push_owned_or_raise(L, math_hendrycks_extract(luaL_checkstring(L, 1)), "math.hendrycks_extract");
-}
-
-/* math.extract_minerva(text) -> answer or "[invalidanswer]" */
-static int mm_extract_minerva(lua_State *L)
-{
-    return push_owned_or_raise(L, math_minerva_extract(luaL_checkstring(L, 1)), "math.extract_minerva");
-}
-
-/* math.minerva_normalize(s) -> string */
-static int mm_minerva_normalize(lua_State *L)
-{
-    return push_owned(L, math_minerva_normalize(luaL_checkstring(L, 1)));
 }
 
 /* math.minerva_equiv(a, b) -> boolean (normalised strings; see math_equiv.h) */
@@ -483,13 +478,7 @@ static int mm_gsm8k_extract(lua_State *L)
     static const char *const modes[] = {"strict", "flexible", NULL};
     const char *s = luaL_checkstring(L, 1);
     int flexible = luaL_checkoption(L, 2, "strict", modes);
-    return push_owned_or_raise(L, math_gsm8k_extract(s, flexible), "math.gsm8k_extract");
-}
-
-/* math.gsm8k_normalize(s) -> s with gsm8k's regexes_to_ignore applied, lower-cased */
-static int mm_gsm8k_normalize(lua_State *L)
-{
-    return push_owned_or_raise(L, math_gsm8k_normalize(luaL_checkstring(L, 1)), "math.gsm8k_normalize");
+    return push_owned_or_raise(L, math_gsm8k_extract(s, flexible), "math_gsm8k_extract");
 }
 
 /* --- registration ---------------------------------------------------------------------------- */

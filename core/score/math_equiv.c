@@ -466,7 +466,7 @@ int math_minerva_equiv(const char *a, const char *b)
     return strcmp(a, b) == 0 || math_numeric_equal(a, b) == 1;
 }
 
-/* --- Python float ------------------------------------------------------------------------------ */
+/* --- Python float ----------------------------------------------------------------------------- */
 
 /* Scan digit ("_"? digit)* at s[*i]; copies digits to out. Returns the digit count, or
  * -1 on a misplaced underscore. */
@@ -581,7 +581,8 @@ static int parse_int_part(const char *s, size_t *i, int64_t *v, int *nd)
             groups++, run = 0;
             continue;
         }
-        if (__builtin_mul_overflow(x, 10, &x) || __builtin_add_overflow(x, s[j] - '0', &x)) return 0;
+        if (__builtin_mul_overflow(x, 10, &x) || __builtin_add_overflow(x, s[j] - '0', &x))
+            return 0;
         run++, (*nd)++;
     }
     if (groups && run != 3) return 0;
@@ -599,8 +600,10 @@ static int parse_decimal(const char *s, size_t *i, math_rational *r)
     if (!parse_int_part(s, i, &num, &nd)) return 0;
     if (s[*i] == '.') {
         for ((*i)++; s[*i] >= '0' && s[*i] <= '9'; (*i)++, fd++)
-            if (__builtin_mul_overflow(num, 10, &num) || __builtin_add_overflow(num, s[*i] - '0', &num)
-                || __builtin_mul_overflow(den, 10, &den)) return 0;
+            if (__builtin_mul_overflow(num, 10, &num)
+                || __builtin_add_overflow(num, s[*i] - '0', &num)
+                || __builtin_mul_overflow(den, 10, &den))
+                return 0;
     }
     if (nd + fd == 0) return 0;
     return make_rational(neg ? -(__int128)num : num, den, r);

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "score/metrics.h"
 #include "score/text_metrics.h"
 #include "util/buf.h"
 
@@ -17,40 +16,41 @@
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
-/* --- n-grams ------------------------------------------------------------------------------------ */
+/* --- n-grams ---------------------------------------------------------------------------------- */
 
-typedef struct ngram {
-    uint32_t t[NG_MAX]; /* unused slots are UINT32_MAX */
-} ngram;
+/* An order-n n-gram is a row of n ids; rows are compared bytewise (any total order will
+ * do: equal rows must sort together). */
+typedef int (*row_cmp)(const void *, const void *);
+#define ROW_CMP(N) \
+    static int row_cmp##N(const void *a, const void *b) { return memcmp(a, b, N * 4); }
+ROW_CMP(1) ROW_CMP(2) ROW_CMP(3) ROW_CMP(4) ROW_CMP(5) ROW_CMP(6) ROW_CMP(7) ROW_CMP(8) ROW_CMP(9)
+static const row_cmp row_cmps[NG_MAX + 1] = {
+    NULL, row_cmp1, row_cmp2, row_cmp3, row_cmp4, row_cmp5, row_cmp6, row_cmp7, row_cmp8, row_cmp9,
+};
 
-static int ngram_cmp(const void *a, const void *b) { return memcmp(a, b, sizeof(ngram)); }
-
-/* The order-n n-grams of v[0..len), sorted (any total order will do); returns their count.
- * Caller frees *out. */
-static size_t ngrams_sorted(const uint32_t *v, size_t len, int n, ngram **out)
+/* The order-n n-grams of v[0..len) as sorted rows of n ids; returns their count. Caller
+ * frees *out. */
+static size_t ngrams_sorted(const uint32_t *v, size_t len, int n, uint32_t **out)
 {
-    size_t k = len >= (size_t)n ? len - (size_t)n + 1 : 0;
-    *out = xmalloc((k ? k : 1) * sizeof **out);
-    for (size_t i = 0; i < k; i++) {
-        memset((*out)[i].t, 0xFF, sizeof (*out)[i].t);
-        memcpy((*out)[i].t, v + i, (size_t)n * sizeof *v);
-    }
-    qsort(*out, k, sizeof **out, ngram_cmp);
+    size_t k = len >= (size_t)n ? len - (size_t)n + 1 : 0, w = (size_t)n;
+    *out = xmalloc((k ? k * w : 1) * sizeof **out);
+    for (size_t i = 0; i < k; i++) memcpy(*out + i * w, v + i, w * sizeof *v);
+    qsort(*out, k, w * sizeof **out, row_cmps[n]);
     return k;
 }
 
 /* Sum over the distinct n-grams of h of min(count in h, max count in refs[r]). */
-static size_t clipped_matches(const ngram *h, size_t nh, ngram *const *refs, const size_t *nr,
-                              size_t k)
+static size_t clipped_matches(const uint32_t *h, size_t nh, uint32_t *const *refs,
+                              const size_t *nr, size_t k, int n)
 {
-    size_t *pos = xcalloc(k ? k : 1, sizeof *pos), total = 0;
+    size_t *pos = xcalloc(k ? k : 1, sizeof *pos), total = 0, w = (size_t)n, bytes = w * 4;
     for (size_t i = 0; i < nh;) {
         size_t j = i + 1, best = 0;
-        while (j < nh && !ngram_cmp(&h[i], &h[j])) j++;
+        while (j < nh && !memcmp(h + i * w, h + j * w, bytes)) j++;
         for (size_t r = 0; r < k; r++) {
             size_t c = 0;
-            while (pos[r] < nr[r] && ngram_cmp(&refs[r][pos[r]], &h[i]) < 0) pos[r]++;
-            while (pos[r] + c < nr[r] && !ngram_cmp(&refs[r][pos[r] + c], &h[i])) c++;
+            while (pos[r] < nr[r] && memcmp(refs[r] + pos[r] * w, h + i * w, bytes) < 0) pos[r]++;
+            while (pos[r] + c < nr[r] && !memcmp(refs[r] + (pos[r] + c) * w, h + i * w, bytes)) c++;
             if (c > best) best = c;
         }
         total += j - i < best ? j - i : best;
@@ -79,7 +79,8 @@ static uint32_t *intern(const text_spans *lists, size_t k, size_t *off, size_t *
     size_t n = off[k];
     tagged *all = xmalloc((n ? n : 1) * sizeof *all);
     for (size_t l = 0; l < k; l++)
-        for (size_t i = 0; i < lists[l].n; i++) all[off[l] + i] = (tagged){lists[l].v[i], off[l] + i};
+        for (size_t i = 0; i < lists[l].n; i++)
+            all[off[l] + i] = (tagged){lists[l].v[i], off[l] + i};
     qsort(all, n, sizeof *all, tagged_cmp);
     uint32_t *flat = xmalloc((n ? n : 1) * sizeof *flat), id = 0;
     for (size_t i = 0; i < n; i++) {
@@ -91,7 +92,7 @@ static uint32_t *intern(const text_spans *lists, size_t k, size_t *off, size_t *
     return flat;
 }
 
-/* --- BLEU ----------------------------------------------------------------------------------------- */
+/* --- BLEU ------------------------------------------------------------------------------------- */
 
 /* text_replace that consumes s. */
 static char *replace_all(char *s, const char *from, const char *to)
@@ -107,7 +108,7 @@ static char *rstrip_copy(const char *s)
 {
     size_t end = 0, k;
     for (size_t i = 0; s[i]; i += k)
-        if (!text_is_space(text_utf8_decode(s + i, &k))) end = i + k;
+        if (!text_space_at(s + i, &k)) end = i + k;
     return xstrndup(s, end);
 }
 
@@ -123,20 +124,21 @@ static int in_13a_class(char c) /* [\{-\~\[-\` -\&\(-\+\:-\@\/] */
 static char *regexp_passes(char *s)
 {
     for (int pass = 1; pass <= 4; pass++) {
-        buf b = {0};
+        char *out = xmalloc(3 * strlen(s) + 1), *w = out; /* a pass at most triples */
         for (const char *p = s; *p; p++) {
             char c = *p, d = p[1];
-            if (pass == 1 && in_13a_class(c)) buf_putc(&b, ' '), buf_putc(&b, c), buf_putc(&b, ' ');
+            if (pass == 1 && in_13a_class(c)) *w++ = ' ', *w++ = c, *w++ = ' ';
             else if (pass == 2 && !is_digit(c) && (d == '.' || d == ',')) {
-                buf_putc(&b, c), buf_putc(&b, ' '), buf_putc(&b, d), buf_putc(&b, ' '), p++;
+                *w++ = c, *w++ = ' ', *w++ = d, *w++ = ' ', p++;
             } else if (pass == 3 && (c == '.' || c == ',') && d && !is_digit(d)) {
-                buf_putc(&b, ' '), buf_putc(&b, c), buf_putc(&b, ' '), buf_putc(&b, d), p++;
+                *w++ = ' ', *w++ = c, *w++ = ' ', *w++ = d, p++;
             } else if (pass == 4 && is_digit(c) && d == '-') {
-                buf_putc(&b, c), buf_puts(&b, " - "), p++;
-            } else buf_putc(&b, c);
+                *w++ = c, *w++ = ' ', *w++ = '-', *w++ = ' ', p++;
+            } else *w++ = c;
         }
+        *w = '\0';
         free(s);
-        s = buf_steal(&b);
+        s = out;
     }
     return s;
 }
@@ -183,12 +185,12 @@ static void bleu_stats(const char *hyp, const char *const *refs, size_t n_refs, 
         text_split(tok[l], &lists[l]);
     }
     uint32_t *ids = intern(lists, k, off, &n_ids);
-    ngram **g = xmalloc(k * sizeof *g);
+    uint32_t **g = xmalloc(k * sizeof *g);
     st[0] = (long)lists[0].n;
     st[1] = closest_ref_len(st[0], lists + 1, n_refs);
     for (int n = 1; n <= BLEU_ORDER; n++) {
         for (size_t l = 0; l < k; l++) nr[l] = ngrams_sorted(ids + off[l], lists[l].n, n, &g[l]);
-        st[1 + n] = (long)clipped_matches(g[0], nr[0], g + 1, nr + 1, n_refs);
+        st[1 + n] = (long)clipped_matches(g[0], nr[0], g + 1, nr + 1, n_refs, n);
         st[1 + BLEU_ORDER + n] = (long)nr[0];
         for (size_t l = 0; l < k; l++) free(g[l]);
     }
@@ -248,7 +250,7 @@ double bleu_sentence(const char *hyp, const char *const *refs, size_t n_refs)
     return bleu_compute(st, 1);
 }
 
-/* --- chrF ------------------------------------------------------------------------------------------- */
+/* --- chrF ------------------------------------------------------------------------------------- */
 
 /* Code points of ''.join(s.split()). Caller frees; *len gets the count. */
 static uint32_t *chars_no_ws(const char *s, size_t *len)
@@ -257,8 +259,7 @@ static uint32_t *chars_no_ws(const char *s, size_t *len)
     size_t k;
     *len = 0;
     for (; *s; s += k) {
-        uint32_t cp = text_utf8_decode(s, &k);
-        if (!text_is_space(cp)) v[(*len)++] = cp;
+        if (!text_space_at(s, &k)) v[(*len)++] = text_utf8_decode(s, &k);
     }
     return v;
 }
@@ -290,7 +291,7 @@ static void chrf_stats(const char *hyp, const char *const *refs, size_t n_refs, 
 {
     size_t hl, nh[CHRF_ORDER];
     uint32_t *hc = chars_no_ws(hyp, &hl);
-    ngram *hg[CHRF_ORDER];
+    uint32_t *hg[CHRF_ORDER];
     double best_f = -1.0;
     memset(best, 0, 3 * CHRF_ORDER * sizeof *best);
     for (int n = 0; n < CHRF_ORDER; n++) nh[n] = ngrams_sorted(hc, hl, n + 1, &hg[n]);
@@ -299,11 +300,11 @@ static void chrf_stats(const char *hyp, const char *const *refs, size_t n_refs, 
         uint32_t *rc = chars_no_ws(refs[r], &rl);
         long st[3 * CHRF_ORDER];
         for (int n = 0; n < CHRF_ORDER; n++) {
-            ngram *rg;
+            uint32_t *rg;
             nr = ngrams_sorted(rc, rl, n + 1, &rg);
             st[3 * n] = nr ? (long)nh[n] : 0;
             st[3 * n + 1] = (long)nr;
-            st[3 * n + 2] = (long)clipped_matches(hg[n], nh[n], &rg, &nr, 1);
+            st[3 * n + 2] = (long)clipped_matches(hg[n], nh[n], &rg, &nr, 1, n + 1);
             free(rg);
         }
         double f = chrf_f(st);
@@ -328,7 +329,7 @@ double chrf_sentence(const char *hyp, const char *const *refs, size_t n_refs)
     return chrf_f(st);
 }
 
-/* --- ROUGE -------------------------------------------------------------------------------------- */
+/* --- ROUGE ------------------------------------------------------------------------------------ */
 
 /* rouge_score's tokenize without a stemmer: the [a-z0-9] runs of the lowered text. */
 static void rouge_tokens(const char *lowered, text_spans *out)
@@ -358,9 +359,9 @@ static double fmeasure(double p, double r) { return p + r > 0 ? 2 * p * r / (p +
 /* _score_ngrams of target t and prediction p. */
 static double rouge_n(const uint32_t *t, size_t nt, const uint32_t *p, size_t np, int n)
 {
-    ngram *tg, *pg;
+    uint32_t *tg, *pg;
     size_t a = ngrams_sorted(t, nt, n, &tg), b = ngrams_sorted(p, np, n, &pg);
-    double inter = (double)clipped_matches(tg, a, &pg, &b, 1);
+    double inter = (double)clipped_matches(tg, a, &pg, &b, 1, n);
     free(tg), free(pg);
     return fmeasure(inter / (double)(b > 1 ? b : 1), inter / (double)(a > 1 ? a : 1));
 }
@@ -373,7 +374,8 @@ static uint32_t *lcs_table(const uint32_t *a, size_t na, const uint32_t *b, size
     for (size_t i = 1; i <= na; i++)
         for (size_t j = 1; j <= nb; j++) {
             uint32_t up = t[(i - 1) * w + j], left = t[i * w + j - 1];
-            t[i * w + j] = a[i - 1] == b[j - 1] ? t[(i - 1) * w + j - 1] + 1 : up > left ? up : left;
+            uint32_t diag = t[(i - 1) * w + j - 1] + 1;
+            t[i * w + j] = a[i - 1] == b[j - 1] ? diag : up > left ? up : left;
         }
     return t;
 }
@@ -425,7 +427,7 @@ static double rouge_lsum(const uint32_t *t, const size_t *tl, size_t nt, const u
 
 void rouge_score(const char *target, const char *prediction, rouge_scores *out)
 {
-    char *low[2] = {text_lower(target), text_lower(prediction)};
+    char *low[2] = {text_lower_fast(target), text_lower_fast(prediction)};
     text_spans tok[2] = {{0}, {0}};
     size_t off[3], n_ids, *line[2];
     for (int k = 0; k < 2; k++) rouge_tokens(low[k], &tok[k]);

@@ -36,6 +36,34 @@ uint32_t text_utf8_decode(const char *str, size_t *n)
     return cp;
 }
 
+static int all_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80) return 0;
+    return 1;
+}
+
+char *text_lower_fast(const char *s)
+{
+    if (!all_ascii(s)) return text_lower(s);
+    char *out = xstrdup(s);
+    for (char *p = out; *p; p++)
+        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
+    return out;
+}
+
+static inline int space_at(const char *p, size_t *k)
+{
+    unsigned char c = (unsigned char)*p;
+    if (c < 0x80) {
+        *k = 1;
+        return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20);
+    }
+    return text_is_space(text_utf8_decode(p, k));
+}
+
+int text_space_at(const char *p, size_t *k) { return space_at(p, k); }
+
 void text_spans_push(text_spans *l, const char *p, size_t n)
 {
     if (l->n == l->cap) {
@@ -50,7 +78,7 @@ void text_split(const char *s, text_spans *out)
     const char *start = NULL;
     size_t k;
     for (const char *p = s;; p += k) {
-        int space = !*p || text_is_space(text_utf8_decode(p, &k));
+        int space = !*p || space_at(p, &k);
         if (!space && !start) start = p;
         if (space && start) text_spans_push(out, start, (size_t)(p - start)), start = NULL;
         if (!*p) return;
@@ -132,9 +160,36 @@ static void re_init(void)
     re_articles = regex_compile("\\b(a|an|the)\\b", err, sizeof err);
 }
 
+static int is_word_ascii(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* The regex below on ASCII-only text, in place: \w is [A-Za-z0-9_] there, so every
+ * maximal word run that is exactly a, an or the becomes one space. */
+static char *remove_articles_ascii(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r;) {
+        if (!is_word_ascii(*r)) {
+            *w++ = *r++;
+            continue;
+        }
+        size_t n = 0;
+        while (is_word_ascii(r[n])) n++;
+        if ((n == 1 && r[0] == 'a') || (n == 2 && !strncmp(r, "an", 2))
+            || (n == 3 && !strncmp(r, "the", 3))) *w++ = ' ';
+        else memmove(w, r, n), w += n;
+        r += n;
+    }
+    *w = '\0';
+    return s;
+}
+
 /* re.sub(r"\b(a|an|the)\b", " ", s) with re.UNICODE. Consumes s; NULL on a PCRE2 limit. */
 static char *remove_articles(char *s)
 {
+    if (all_ascii(s)) return remove_articles_ascii(s);
     pthread_once(&re_once, re_init);
     char *out = re_articles ? regex_sub(re_articles, s, " ") : NULL;
     free(s);
@@ -159,48 +214,77 @@ static char *remove_punct(char *s)
 
 /* --- SQuAD v2 -------------------------------------------------------------------------------- */
 
+/* normalize_answer(s).split(): the tokens point into the returned buffer, which the
+ * caller frees with toks->v; NULL (no tokens) on a PCRE2 limit. */
+static char *squad_tokens(const char *s, text_spans *toks)
+{
+    char *t = remove_articles(remove_punct(text_lower_fast(s)));
+    if (t) text_split(t, toks);
+    return t;
+}
+
 char *squad_normalize(const char *s)
 {
-    char *t = remove_articles(remove_punct(text_lower(s)));
+    char *t = remove_articles(remove_punct(text_lower_fast(s)));
     return t ? ws_fix(t) : NULL;
 }
 
-/* compute_f1 on two normalised strings. */
-static double squad_f1_norm(const char *gold, const char *pred)
+static int spans_equal(const text_spans *a, const text_spans *b)
 {
-    text_spans g = {0}, p = {0};
-    text_split(gold, &g);
-    text_split(pred, &p);
-    double f1;
-    if (!g.n || !p.n) f1 = g.n == p.n;
-    else {
-        qsort(g.v, g.n, sizeof *g.v, text_span_cmp);
-        qsort(p.v, p.n, sizeof *p.v, text_span_cmp);
-        size_t same = common_sorted(&g, &p);
-        double prec = 1.0 * (double)same / (double)p.n, rec = 1.0 * (double)same / (double)g.n;
-        f1 = same ? (2 * prec * rec) / (prec + rec) : 0;
+    if (a->n != b->n) return 0;
+    for (size_t i = 0; i < a->n; i++)
+        if (text_span_cmp(&a->v[i], &b->v[i])) return 0;
+    return 1;
+}
+
+/* Sort a token list (insertion sort for the short lists answers make). */
+static void spans_sort(text_spans *l)
+{
+    if (l->n > 16) {
+        qsort(l->v, l->n, sizeof *l->v, text_span_cmp);
+        return;
     }
-    free(g.v);
-    free(p.v);
-    return f1;
+    for (size_t i = 1; i < l->n; i++) {
+        text_span x = l->v[i];
+        size_t j = i;
+        for (; j > 0 && text_span_cmp(&l->v[j - 1], &x) > 0; j--) l->v[j] = l->v[j - 1];
+        l->v[j] = x;
+    }
+}
+
+/* compute_f1 on two sorted token lists. */
+static double squad_f1_sorted(const text_spans *g, const text_spans *p)
+{
+    if (!g->n || !p->n) return g->n == p->n;
+    size_t same = common_sorted(g, p);
+    double prec = 1.0 * (double)same / (double)p->n, rec = 1.0 * (double)same / (double)g->n;
+    return same ? (2 * prec * rec) / (prec + rec) : 0;
 }
 
 void squad_score(const char *pred, const char *const *golds, size_t n_golds, double *exact,
                  double *f1)
 {
-    char *p = squad_normalize(pred);
+    text_spans p = {0}, ps = {0};
+    char *pbuf = squad_tokens(pred, &p);
     size_t used = 0;
     *exact = *f1 = 0;
-    for (size_t i = 0; p && (i < n_golds || !used); i++) { /* no usable gold: "" is the gold */
-        char *g = i < n_golds ? squad_normalize(golds[i]) : xstrdup("");
-        if (g && (*g || i >= n_golds)) {
+    for (size_t i = 0; i < p.n; i++) text_spans_push(&ps, p.v[i].p, p.v[i].n);
+    spans_sort(&ps);
+    for (size_t i = 0; pbuf && (i < n_golds || !used); i++) { /* no usable gold: "" is it */
+        text_spans g = {0};
+        char *gbuf = i < n_golds ? squad_tokens(golds[i], &g) : NULL;
+        if (g.n || i >= n_golds) {
             used++;
-            *exact = fmax(*exact, strcmp(g, p) == 0);
-            *f1 = fmax(*f1, squad_f1_norm(g, p));
+            *exact = fmax(*exact, spans_equal(&p, &g));
+            spans_sort(&g);
+            *f1 = fmax(*f1, squad_f1_sorted(&g, &ps));
         }
-        free(g);
+        free(gbuf);
+        free(g.v);
     }
-    free(p);
+    free(pbuf);
+    free(p.v);
+    free(ps.v);
 }
 
 void squad_score_bulk(const char *const *preds, const char *const *golds, const size_t *off,
@@ -274,18 +358,19 @@ void squad_v2_summarize(const char *const *preds, const double *exact, const dou
     qsort(k, n, sizeof *k, keyed_cmp);
     for (size_t i = 0; i < n; i++) order[i] = k[i].idx;
     free(k);
-    out->best_exact = best_thresh(preds, exact, has_ans, na_prob, order, n, &out->best_exact_thresh);
+    out->best_exact = best_thresh(preds, exact, has_ans, na_prob, order, n,
+                                  &out->best_exact_thresh);
     out->best_f1 = best_thresh(preds, f1, has_ans, na_prob, order, n, &out->best_f1_thresh);
     free(order);
 }
 
-/* --- DROP -------------------------------------------------------------------------------------- */
+/* --- DROP ------------------------------------------------------------------------------------- */
 
 /* One token of _normalize: lower, punctuation (unless a number), str(float()), articles,
  * whitespace. Returns a malloc'd string, NULL on a PCRE2 limit. */
 static char *drop_token(const char *tok, size_t n)
 {
-    char *t = xstrndup(tok, n), *lo = text_lower(t);
+    char *t = xstrndup(tok, n), *lo = text_lower_fast(t);
     double v;
     free(t);
     if (!py_float_parse(lo, &v)) remove_punct(lo);
@@ -552,7 +637,10 @@ double metric_mcc(const int64_t *golds, const int64_t *preds, size_t n)
         ts[a]++, ps[b]++, correct += a == b;
     }
     double ns = 0, tp = 0, pp = 0, tt = 0;
-    for (size_t c = 0; c < k; c++) ns += ps[c], tp += ts[c] * ps[c], pp += ps[c] * ps[c], tt += ts[c] * ts[c];
+    for (size_t c = 0; c < k; c++) {
+        ns += ps[c], tp += ts[c] * ps[c];
+        pp += ps[c] * ps[c], tt += ts[c] * ts[c];
+    }
     double cov_ytyp = correct * ns - tp, cov_ypyp = ns * ns - pp, cov_ytyt = ns * ns - tt;
     double prod = cov_ypyp * cov_ytyt;
     free(lab), free(ts), free(ps);

@@ -35,6 +35,11 @@ typedef struct text_spans {
     size_t n, cap;
 } text_spans;
 
+/* Python s.lower(): text_lower (metrics.h) with a fast path for ASCII-only text, same
+ * result. Returns a malloc'd string the caller frees. */
+char *text_lower_fast(const char *s);
+/* 1 when the code point at p is Python whitespace (str.isspace); *k = its bytes. */
+int text_space_at(const char *p, size_t *k);
 /* Append the span p[0..n) to l. */
 void text_spans_push(text_spans *l, const char *p, size_t n);
 /* Python s.split(): append the runs of non-whitespace (str.isspace) of s to out; the spans
@@ -93,7 +98,8 @@ typedef struct drop_answer {
  * number, numbers as str(float(x)), articles, whitespace). Caller frees; NULL on a PCRE2
  * resource limit. */
 char *drop_normalize(const char *span);
-/* get_metrics(predicted spans, gold spans): *em 0/1, *f1 rounded to 2 decimals. */
+/* get_metrics(predicted spans, gold spans): *em 0/1, *f1 rounded to 2 decimals (NaN, as
+ * numpy's mean of nothing, when both lists are empty). */
 void drop_get_metrics(const char *const *pred, size_t n_pred, const char *const *gold,
                       size_t n_gold, double *em, double *f1);
 /* process_results: prediction pred (one span) against each gold whose first span is not
@@ -112,7 +118,8 @@ void drop_score_bulk(const char *const *preds, const drop_answer *golds, const s
  * as sklearn's default. Returns 0 and *out on success. */
 int metric_f1(const int64_t *golds, const int64_t *preds, size_t n, int macro, double *out,
               char *err, size_t errlen);
-/* sklearn matthews_corrcoef(golds, preds) (multiclass form; 0.0 when undefined). */
+/* sklearn matthews_corrcoef(golds, preds) (multiclass form; 0.0 when undefined; NaN for
+ * n == 0, where sklearn raises). */
 double metric_mcc(const int64_t *golds, const int64_t *preds, size_t n);
 
 #endif

@@ -19,7 +19,7 @@ local SAFE_GLOBALS = {
 
 local ALLOWED_MODULES = {
   ["evallua.regex"] = true, ["evallua.json"] = true, ["evallua.template"] = true,
-  ["evallua.util"] = true, ["evallua.score"] = true,
+  ["evallua.util"] = true, ["evallua.score"] = true, ["evallua.metrics"] = true,
 }
 
 -- Task scripts get evallua.json without its file functions.
