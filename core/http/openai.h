@@ -12,8 +12,8 @@
  *       boundary counts as a continuation token: its logprob is included in the sum and
  *       its top_logprobs in is_greedy. A continuation token without a logprob (e.g. the
  *       prompt's first token when the context is empty) fails the request.
- *       is_greedy: for every continuation token the key with the largest value in its
- *       top_logprobs dict equals the token (lm-eval's rule); a missing dict means "not greedy".
+ *       is_greedy: for every continuation token its logprob is the largest value in its
+ *       top_logprobs dict (lm-eval 0.4's rule); a missing dict means "not greedy".
  *   loglikelihood_rolling(text)  the same request with prompt=text; logprob is the sum of
  *       the non-null token_logprobs of the echoed tokens (is_greedy is left 0). The first
  *       token has no logprob: unlike lm-eval, no end-of-text token is prepended (we have no

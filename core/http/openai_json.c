@@ -266,15 +266,16 @@ static int get_echo_lp(const cJSON *choice, echo_lp *e, oai_problem *why)
     return 0;
 }
 
-/* lm-eval's greedy test: the top_logprobs key with the largest value is the token itself. */
-static int top_is_token(const cJSON *top, const char *token)
+/* lm-eval 0.4's greedy test (openai_completions.parse_logprobs): the token's logprob equals
+   the largest value among its top_logprobs. */
+static int top_is_token(const cJSON *top, double token_lp)
 {
     if (!cJSON_IsObject(top)) return 0;
     const cJSON *best = NULL, *it;
     cJSON_ArrayForEach(it, top) {
         if (cJSON_IsNumber(it) && (!best || it->valuedouble > best->valuedouble)) best = it;
     }
-    return best && best->string && strcmp(best->string, token) == 0;
+    return best && token_lp >= best->valuedouble;
 }
 
 /* Token i's [start, end) in code points; -1 when the entries are not what they should be. */
@@ -313,7 +314,7 @@ static oai_verdict score_echo(const eval_request *r, const echo_lp *e, eval_resp
             return OAI_FAIL;
         }
         sum += lp->valuedouble;
-        if (!top_is_token(top, tok->valuestring)) greedy = 0;
+        if (!top_is_token(top, lp->valuedouble)) greedy = 0;
     }
     if (seen == 0 && full_cp > (rolling ? 0 : ctx_cp)) {
         problem(why, "unusable response", "the echoed tokens do not cover the %s (does the "
