@@ -1,9 +1,12 @@
 /* cache.c — the SQLite response cache (see cache.h for the key, the values and the
  * durability contract).
  *
- * One connection per cache, guarded by c->mu. Writes go into an open BEGIN IMMEDIATE
- * transaction; it is committed by cache_put when it holds CACHE_BATCH_ROWS rows, or by the
- * flusher thread CACHE_BATCH_MS after it opened, or by cache_flush / cache_close. */
+ * cache_put never touches SQLite: it hashes the request, copies the answer into a queue
+ * and returns, so an HTTP loop calling it is never held up by the database or by another
+ * process's write lock. A writer thread writes the queue in one transaction when it holds
+ * CACHE_BATCH_ROWS rows, CACHE_BATCH_MS after its oldest row arrived, or at once when
+ * nothing was written for CACHE_BATCH_MS; cache_flush, cache_get and cache_close write it
+ * synchronously. Locks: db_mu (the connection) is taken before mu (the queue), never after. */
 #include "cache.h"
 
 #include <errno.h>
@@ -21,19 +24,30 @@
 #define CACHE_BUSY_MS 10000
 #define CACHE_KEY_TAG "evallua-cache/1\n"
 
+/* An answer waiting in the queue; owns its strings. */
+typedef struct cache_row {
+    uint8_t key[SHA256_DIGEST_LEN];
+    char *kind, *model, *text, *reasoning;
+    int req_kind, is_greedy, prompt_tokens, completion_tokens;
+    double logprob;
+    int64_t created;
+} cache_row;
+
 struct cache {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *get, *put;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;       /* wakes the flusher: a transaction opened, or closing */
-    pthread_t flusher;
-    int flusher_started;
-    int closing;
-    int in_txn;              /* a write transaction is open */
-    size_t pending;          /* rows written in it */
-    struct timespec txn_due; /* CLOCK_MONOTONIC time it must be committed by */
-    char flush_err[512];     /* a commit error met by the flusher, reported by the next call */
+    pthread_mutex_t db_mu;     /* the connection and its statements */
+    pthread_mutex_t mu;        /* everything below */
+    pthread_cond_t cv;         /* wakes the writer */
+    pthread_t writer;
+    int writer_started, closing;
+    cache_row *queue;          /* answers not yet written, in arrival order */
+    size_t queue_len, queue_cap;
+    int write_now;             /* the queue is full, or came after a quiet spell */
+    struct timespec queue_due; /* CLOCK_MONOTONIC: write the queue by then */
+    struct timespec quiet;     /* a row arriving after this is written at once */
+    char write_err[512];       /* an error of the writer thread, for the next caller */
 };
 
 /* Rows are appended in arrival order (id), and found through a unique index on the key's
@@ -103,7 +117,7 @@ static int mkdir_parents(const char *path, char *err, size_t errlen)
     return rc;
 }
 
-/* ---- the write transaction ------------------------------------------------------- */
+/* ---- time ----------------------------------------------------------------------------- */
 
 static void due_after_ms(struct timespec *ts, long ms)
 {
@@ -116,62 +130,183 @@ static void due_after_ms(struct timespec *ts, long ms)
     }
 }
 
-/* Commit the open transaction (c->mu held). On failure the rows are rolled back. */
-static int commit_locked(cache *c, char *err, size_t errlen)
+static int time_passed(const struct timespec *t)
 {
-    if (!c->in_txn) return 0;
-    int rc = 0;
-    if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        char what[64];
-        snprintf(what, sizeof what, "cannot commit %zu responses", c->pending);
-        rc = db_fail(c, err, errlen, what);
-        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-    }
-    c->in_txn = 0;
-    c->pending = 0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* ---- the key ----------------------------------------------------------------------- */
+
+static void key_field(sha256_ctx *h, const char *name, const char *s, size_t n)
+{
+    char head[64];
+    int len = s ? snprintf(head, sizeof head, "%s=%zu:", name, n) : snprintf(head, sizeof head, "%s!", name);
+    sha256_update(h, head, (size_t)len);
+    if (s) sha256_update(h, s, n);
+    sha256_update(h, "\n", 1);
+}
+
+static void key_str(sha256_ctx *h, const char *name, const char *s)
+{
+    key_field(h, name, s, s ? strlen(s) : 0);
+}
+
+static void key_int(sha256_ctx *h, const char *name, long long v)
+{
+    char num[32];
+    int n = snprintf(num, sizeof num, "%lld", v);
+    key_field(h, name, num, (size_t)n);
+}
+
+static void key_real(sha256_ctx *h, const char *name, double v)
+{
+    char num[40];
+    if (v == 0) v = 0; /* -0 and 0 are one value */
+    int n = snprintf(num, sizeof num, "%.17g", v);
+    key_field(h, name, num, (size_t)n);
+}
+
+void cache_key(const char *kind, const char *model, const eval_request *req,
+               uint8_t key[SHA256_DIGEST_LEN])
+{
+    sha256_ctx h;
+    sha256_init(&h);
+    sha256_update(&h, CACHE_KEY_TAG, strlen(CACHE_KEY_TAG));
+    key_str(&h, "endpoint", kind);
+    key_str(&h, "model", model);
+    key_str(&h, "kind", req_kind_name(req->kind));
+    key_str(&h, "context", req->context);
+    key_str(&h, "continuation", req->continuation);
+    key_str(&h, "messages", req->messages_json);
+    key_int(&h, "until", (long long)req->gen.n_until);
+    for (size_t i = 0; i < req->gen.n_until; i++) key_str(&h, "stop", req->gen.until[i]);
+    key_int(&h, "max_tokens", req->gen.max_tokens);
+    key_real(&h, "temperature", req->gen.temperature);
+    key_real(&h, "top_p", req->gen.top_p);
+    key_int(&h, "seed", (long long)req->gen.seed);
+    if (req->kind == REQ_GENERATE && req->gen.temperature > 0) key_int(&h, "repeat", req->repeat);
+    else key_str(&h, "repeat", NULL); /* greedy answers are the same for every repeat */
+    sha256_final(&h, key);
+}
+
+/* The key's first 8 bytes, big-endian, as the signed 64-bit value SQLite indexes. */
+static sqlite3_int64 key_prefix(const uint8_t *key)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | key[i];
+    int64_t s;
+    memcpy(&s, &v, sizeof s); /* the same bits, read as signed */
+    return (sqlite3_int64)s;
+}
+
+/* ---- writing the queue ---------------------------------------------------------------- */
+
+static void row_free(cache_row *r)
+{
+    free(r->kind);
+    free(r->model);
+    free(r->text);
+    free(r->reasoning);
+}
+
+static int bind_text_or_null(sqlite3_stmt *st, int col, const char *s)
+{
+    return s ? sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, col);
+}
+
+/* Insert one row (db_mu held, inside a transaction). */
+static int insert_row(cache *c, const cache_row *r)
+{
+    sqlite3_stmt *st = c->put;
+    int rc = sqlite3_bind_int64(st, 1, key_prefix(r->key));
+    if (rc == SQLITE_OK) rc = sqlite3_bind_blob(st, 2, r->key, SHA256_DIGEST_LEN, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 3, r->kind, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 4, r->model, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 5, r->req_kind);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_double(st, 6, r->logprob);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 7, r->is_greedy);
+    if (rc == SQLITE_OK) rc = bind_text_or_null(st, 8, r->text);
+    if (rc == SQLITE_OK) rc = bind_text_or_null(st, 9, r->reasoning);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 10, r->prompt_tokens);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 11, r->completion_tokens);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 12, (sqlite3_int64)r->created);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return rc;
 }
 
-/* Open a write transaction if none is, and tell the flusher when it is due (c->mu held). */
-static int begin_locked(cache *c, char *err, size_t errlen)
+/* Write n rows in one transaction (db_mu held); on failure none is kept. */
+static int write_rows(cache *c, const cache_row *rows, size_t n, char *err, size_t errlen)
 {
-    if (c->in_txn) return 0;
+    char what[64];
+    snprintf(what, sizeof what, "cannot store %zu responses", n);
     if (db_exec(c, "BEGIN IMMEDIATE", err, errlen) != 0) return -1;
-    c->in_txn = 1;
-    c->pending = 0;
-    due_after_ms(&c->txn_due, CACHE_BATCH_MS);
-    pthread_cond_signal(&c->cv);
+    for (size_t i = 0; i < n; i++) {
+        if (insert_row(c, &rows[i]) != SQLITE_OK) {
+            db_fail(c, err, errlen, what);
+            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+    }
+    if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(c, err, errlen, what);
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
     return 0;
 }
 
-/* A commit error the flusher met, handed to the caller once (c->mu held). */
-static int take_flush_err(cache *c, char *err, size_t errlen)
+/* Write everything queued so far, on the calling thread. */
+static int write_queue(cache *c, char *err, size_t errlen)
 {
-    if (!c->flush_err[0]) return 0;
-    errf(err, errlen, "%s", c->flush_err);
-    c->flush_err[0] = '\0';
+    pthread_mutex_lock(&c->db_mu);
+    pthread_mutex_lock(&c->mu);
+    cache_row *rows = c->queue;
+    size_t n = c->queue_len;
+    c->queue = NULL;
+    c->queue_len = c->queue_cap = 0;
+    c->write_now = 0;
+    due_after_ms(&c->quiet, CACHE_BATCH_MS);
+    pthread_mutex_unlock(&c->mu);
+    int rc = n ? write_rows(c, rows, n, err, errlen) : 0;
+    pthread_mutex_unlock(&c->db_mu);
+    for (size_t i = 0; i < n; i++) row_free(&rows[i]);
+    free(rows);
+    return rc;
+}
+
+/* An error the writer thread met, handed to the caller once (mu held). */
+static int take_write_err(cache *c, char *err, size_t errlen)
+{
+    if (!c->write_err[0]) return 0;
+    errf(err, errlen, "%s", c->write_err);
+    c->write_err[0] = '\0';
     return -1;
 }
 
-/* The flusher: commits each transaction when it falls due. */
-static void *flusher_main(void *arg)
+/* The writer thread: writes the queue when it is full, due, or follows a quiet spell. */
+static void *writer_main(void *arg)
 {
     cache *c = arg;
+    char err[512];
     pthread_mutex_lock(&c->mu);
     while (!c->closing) {
-        if (!c->in_txn) {
+        if (!c->queue_len) {
             pthread_cond_wait(&c->cv, &c->mu);
             continue;
         }
-        struct timespec due = c->txn_due;
-        if (pthread_cond_timedwait(&c->cv, &c->mu, &due) == ETIMEDOUT && c->in_txn &&
-            !c->closing) {
-            struct timespec now;
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            if (now.tv_sec > c->txn_due.tv_sec ||
-                (now.tv_sec == c->txn_due.tv_sec && now.tv_nsec >= c->txn_due.tv_nsec))
-                commit_locked(c, c->flush_err, sizeof c->flush_err);
+        if (!c->write_now && !time_passed(&c->queue_due)) {
+            struct timespec due = c->queue_due;
+            pthread_cond_timedwait(&c->cv, &c->mu, &due);
+            continue;
         }
+        pthread_mutex_unlock(&c->mu);
+        int rc = write_queue(c, err, sizeof err);
+        pthread_mutex_lock(&c->mu);
+        if (rc != 0) snprintf(c->write_err, sizeof c->write_err, "%s", err);
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
@@ -220,10 +355,24 @@ static void cache_free(cache *c)
     sqlite3_finalize(c->put);
     if (c->db && sqlite3_close(c->db) != SQLITE_OK)
         fprintf(stderr, "evallua: response cache %s: close: %s\n", c->path, sqlite3_errmsg(c->db));
+    for (size_t i = 0; i < c->queue_len; i++) row_free(&c->queue[i]);
+    free(c->queue);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->db_mu);
     free(c->path);
     free(c);
+}
+
+static void init_sync(cache *c)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->db_mu, NULL);
 }
 
 cache *cache_open(const char *path, char *err, size_t errlen)
@@ -235,23 +384,18 @@ cache *cache_open(const char *path, char *err, size_t errlen)
     if (mkdir_parents(path, err, errlen) != 0) return NULL;
     cache *c = xcalloc(1, sizeof *c);
     c->path = xstrdup(path);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&c->mu, NULL);
+    init_sync(c);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
     if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
         db_fail(c, err, errlen, "cannot open");
         goto fail;
     }
     if (setup_db(c, err, errlen) != 0) goto fail;
-    if (pthread_create(&c->flusher, NULL, flusher_main, c) != 0) {
+    if (pthread_create(&c->writer, NULL, writer_main, c) != 0) {
         errf(err, errlen, "response cache %s: cannot start its writer thread", path);
         goto fail;
     }
-    c->flusher_started = 1;
+    c->writer_started = 1;
     return c;
 fail:
     cache_free(c);
@@ -260,64 +404,7 @@ fail:
 
 const char *cache_path(const cache *c) { return c->path; }
 
-/* ---- the key ----------------------------------------------------------------------- */
-
-static void key_field(sha256_ctx *h, const char *name, const char *s, size_t n)
-{
-    char head[64];
-    int len = s ? snprintf(head, sizeof head, "%s=%zu:", name, n) : snprintf(head, sizeof head, "%s!", name);
-    sha256_update(h, head, (size_t)len);
-    if (s) sha256_update(h, s, n);
-    sha256_update(h, "\n", 1);
-}
-
-static void key_str(sha256_ctx *h, const char *name, const char *s)
-{
-    key_field(h, name, s, s ? strlen(s) : 0);
-}
-
-static void key_num(sha256_ctx *h, const char *name, double v, int integral)
-{
-    char num[40];
-    if (v == 0) v = 0; /* -0 and 0 are one value */
-    int n = integral ? snprintf(num, sizeof num, "%lld", (long long)v) : snprintf(num, sizeof num, "%.17g", v);
-    key_field(h, name, num, (size_t)n);
-}
-
-void cache_key(const char *kind, const char *model, const eval_request *req,
-               uint8_t key[SHA256_DIGEST_LEN])
-{
-    sha256_ctx h;
-    sha256_init(&h);
-    sha256_update(&h, CACHE_KEY_TAG, strlen(CACHE_KEY_TAG));
-    key_str(&h, "endpoint", kind);
-    key_str(&h, "model", model);
-    key_str(&h, "kind", req_kind_name(req->kind));
-    key_str(&h, "context", req->context);
-    key_str(&h, "continuation", req->continuation);
-    key_str(&h, "messages", req->messages_json);
-    key_num(&h, "until", (double)req->gen.n_until, 1);
-    for (size_t i = 0; i < req->gen.n_until; i++) key_str(&h, "stop", req->gen.until[i]);
-    key_num(&h, "max_tokens", req->gen.max_tokens, 1);
-    key_num(&h, "temperature", req->gen.temperature, 0);
-    key_num(&h, "top_p", req->gen.top_p, 0);
-    key_num(&h, "seed", (double)req->gen.seed, 1);
-    if (req->kind == REQ_GENERATE && req->gen.temperature > 0) key_num(&h, "repeat", req->repeat, 1);
-    else key_str(&h, "repeat", NULL); /* greedy answers are the same for every repeat */
-    sha256_final(&h, key);
-}
-
-/* ---- reading and writing rows -------------------------------------------------------- */
-
-/* The key's first 8 bytes, big-endian, as the signed 64-bit value SQLite indexes. */
-static sqlite3_int64 key_prefix(const uint8_t *key)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v = v << 8 | key[i];
-    int64_t s;
-    memcpy(&s, &v, sizeof s); /* the same bits, read as signed */
-    return (sqlite3_int64)s;
-}
+/* ---- lookups and stores ----------------------------------------------------------------- */
 
 static char *column_strdup(sqlite3_stmt *st, int col)
 {
@@ -338,17 +425,14 @@ static void fill_response(sqlite3_stmt *st, eval_response *resp)
     resp->completion_tokens = sqlite3_column_int(st, 5);
 }
 
-int cache_get(cache *c, const char *kind, const char *model, const eval_request *req,
-              eval_response *resp, char *err, size_t errlen)
+/* Look key up (db_mu held): 1 hit, 0 miss, -1 error. */
+static int lookup(cache *c, const uint8_t *key, eval_response *resp, char *err, size_t errlen)
 {
-    uint8_t key[SHA256_DIGEST_LEN];
-    cache_key(kind, model, req, key);
-    pthread_mutex_lock(&c->mu);
-    int rc = take_flush_err(c, err, errlen);
-    if (rc == 0 && (sqlite3_bind_int64(c->get, 1, key_prefix(key)) != SQLITE_OK ||
-                    sqlite3_bind_blob(c->get, 2, key, sizeof key, SQLITE_STATIC) != SQLITE_OK))
+    int rc = 0;
+    if (sqlite3_bind_int64(c->get, 1, key_prefix(key)) != SQLITE_OK ||
+        sqlite3_bind_blob(c->get, 2, key, SHA256_DIGEST_LEN, SQLITE_STATIC) != SQLITE_OK) {
         rc = db_fail(c, err, errlen, "lookup");
-    if (rc == 0) {
+    } else {
         int step = sqlite3_step(c->get);
         if (step == SQLITE_ROW) {
             fill_response(c->get, resp);
@@ -359,61 +443,67 @@ int cache_get(cache *c, const char *kind, const char *model, const eval_request 
     }
     sqlite3_reset(c->get);
     sqlite3_clear_bindings(c->get);
+    return rc;
+}
+
+int cache_get(cache *c, const char *kind, const char *model, const eval_request *req,
+              eval_response *resp, char *err, size_t errlen)
+{
+    uint8_t key[SHA256_DIGEST_LEN];
+    cache_key(kind, model, req, key);
+    pthread_mutex_lock(&c->mu);
+    size_t queued = c->queue_len;
     pthread_mutex_unlock(&c->mu);
+    if (queued && write_queue(c, err, errlen) != 0) return -1; /* a get sees every put */
+    pthread_mutex_lock(&c->db_mu);
+    int rc = lookup(c, key, resp, err, errlen);
+    pthread_mutex_unlock(&c->db_mu);
     return rc;
 }
 
-static int bind_text_or_null(sqlite3_stmt *st, int col, const char *s)
+static void fill_row(cache_row *r, const char *kind, const char *model, const eval_request *req,
+                     const eval_response *resp)
 {
-    return s ? sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, col);
-}
-
-/* Bind the row for key (c->mu held). */
-static int bind_row(cache *c, const uint8_t *key, const char *kind, const char *model,
-                    const eval_request *req, const eval_response *resp)
-{
-    sqlite3_stmt *st = c->put;
-    int rc = sqlite3_bind_int64(st, 1, key_prefix(key));
-    if (rc == SQLITE_OK) rc = sqlite3_bind_blob(st, 2, key, SHA256_DIGEST_LEN, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 4, model, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 5, (int)req->kind);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_double(st, 6, resp->logprob);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 7, resp->is_greedy != 0);
-    if (rc == SQLITE_OK) rc = bind_text_or_null(st, 8, resp->text);
-    if (rc == SQLITE_OK) rc = bind_text_or_null(st, 9, resp->reasoning);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 10, resp->prompt_tokens);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 11, resp->completion_tokens);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 12, (sqlite3_int64)time(NULL));
-    return rc;
+    cache_key(kind, model, req, r->key);
+    r->kind = xstrdup(kind);
+    r->model = xstrdup(model);
+    r->text = resp->text ? xstrdup(resp->text) : NULL;
+    r->reasoning = resp->reasoning ? xstrdup(resp->reasoning) : NULL;
+    r->req_kind = (int)req->kind;
+    r->is_greedy = resp->is_greedy != 0;
+    r->prompt_tokens = resp->prompt_tokens;
+    r->completion_tokens = resp->completion_tokens;
+    r->logprob = resp->logprob;
+    r->created = (int64_t)time(NULL);
 }
 
 int cache_put(cache *c, const char *kind, const char *model, const eval_request *req,
               const eval_response *resp, char *err, size_t errlen)
 {
     if (resp->status != RESP_OK) return 0;
-    uint8_t key[SHA256_DIGEST_LEN];
-    cache_key(kind, model, req, key);
+    cache_row row;
+    fill_row(&row, kind, model, req, resp);
     pthread_mutex_lock(&c->mu);
-    int rc = take_flush_err(c, err, errlen);
-    if (rc == 0) rc = begin_locked(c, err, errlen);
-    if (rc == 0) {
-        if (bind_row(c, key, kind, model, req, resp) != SQLITE_OK || sqlite3_step(c->put) != SQLITE_DONE)
-            rc = db_fail(c, err, errlen, "cannot store a response");
-        else if (++c->pending >= CACHE_BATCH_ROWS)
-            rc = commit_locked(c, err, errlen);
+    if (c->queue_len == c->queue_cap) {
+        c->queue_cap = c->queue_cap ? 2 * c->queue_cap : CACHE_BATCH_ROWS;
+        c->queue = xrealloc(c->queue, c->queue_cap * sizeof *c->queue);
     }
-    sqlite3_reset(c->put);
-    sqlite3_clear_bindings(c->put);
+    c->queue[c->queue_len++] = row;
+    if (c->queue_len == 1) due_after_ms(&c->queue_due, CACHE_BATCH_MS);
+    int wake = c->queue_len == 1;
+    if (!c->write_now && (c->queue_len >= CACHE_BATCH_ROWS || time_passed(&c->quiet)))
+        c->write_now = wake = 1;
+    if (wake) pthread_cond_signal(&c->cv);
+    int rc = take_write_err(c, err, errlen);
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
 
 int cache_flush(cache *c, char *err, size_t errlen)
 {
+    int rc = write_queue(c, err, errlen);
     pthread_mutex_lock(&c->mu);
-    int rc = take_flush_err(c, err, errlen);
-    if (rc == 0) rc = commit_locked(c, err, errlen);
+    if (rc == 0) rc = take_write_err(c, err, errlen);
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -431,7 +521,8 @@ static int64_t file_size(const char *path, const char *suffix)
 int cache_stats(cache *c, int64_t *rows, int64_t *bytes, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
-    pthread_mutex_lock(&c->mu);
+    if (cache_flush(c, err, errlen) != 0) return -1;
+    pthread_mutex_lock(&c->db_mu);
     int rc = 0;
     if (sqlite3_prepare_v2(c->db, "SELECT COUNT(*) FROM responses", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW)
@@ -440,7 +531,7 @@ int cache_stats(cache *c, int64_t *rows, int64_t *bytes, char *err, size_t errle
         *rows = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     if (bytes) *bytes = file_size(c->path, "") + file_size(c->path, "-wal");
-    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&c->db_mu);
     return rc;
 }
 
@@ -448,7 +539,8 @@ int cache_each_model(cache *c, void (*fn)(void *ud, const char *kind, const char
                      void *ud, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
-    pthread_mutex_lock(&c->mu);
+    if (cache_flush(c, err, errlen) != 0) return -1;
+    pthread_mutex_lock(&c->db_mu);
     int rc = 0, step = SQLITE_DONE;
     if (sqlite3_prepare_v2(c->db, "SELECT endpoint, model, COUNT(*) FROM responses "
                            "GROUP BY endpoint, model ORDER BY model, endpoint", -1, &st, NULL) != SQLITE_OK)
@@ -458,20 +550,19 @@ int cache_each_model(cache *c, void (*fn)(void *ud, const char *kind, const char
            sqlite3_column_int64(st, 2));
     if (rc == 0 && step != SQLITE_DONE) rc = db_fail(c, err, errlen, "cannot count the responses per model");
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&c->db_mu);
     return rc;
 }
 
 int cache_clear(cache *c, int64_t *removed, char *err, size_t errlen)
 {
-    pthread_mutex_lock(&c->mu);
-    int rc = take_flush_err(c, err, errlen);
-    if (rc == 0) rc = commit_locked(c, err, errlen);
-    if (rc == 0) rc = db_exec(c, "DELETE FROM responses", err, errlen);
+    if (cache_flush(c, err, errlen) != 0) return -1;
+    pthread_mutex_lock(&c->db_mu);
+    int rc = db_exec(c, "DELETE FROM responses", err, errlen);
     if (rc == 0 && removed) *removed = sqlite3_changes64(c->db);
     if (rc == 0) rc = db_exec(c, "VACUUM", err, errlen);
     if (rc == 0) rc = db_exec(c, "PRAGMA wal_checkpoint(TRUNCATE)", err, errlen);
-    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&c->db_mu);
     return rc;
 }
 
@@ -482,9 +573,8 @@ void cache_close(cache *c)
     c->closing = 1;
     pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);
-    if (c->flusher_started) pthread_join(c->flusher, NULL);
+    if (c->writer_started) pthread_join(c->writer, NULL);
     char err[512] = "";
-    if (take_flush_err(c, err, sizeof err) != 0 || commit_locked(c, err, sizeof err) != 0)
-        fprintf(stderr, "evallua: %s\n", err);
+    if (cache_flush(c, err, sizeof err) != 0) fprintf(stderr, "evallua: %s\n", err);
     cache_free(c);
 }

@@ -21,11 +21,16 @@
  * unique index on its first 64 bits (and compared whole), rows appended in arrival order —
  * cache.c says why. WAL mode, synchronous=NORMAL, busy timeout 10 s, so several evallua
  * processes can share one file (and `sqlite3 FILE` can inspect it).
- * Writes are batched: a write transaction collects up to CACHE_BATCH_ROWS rows and is
- * committed when it is full or CACHE_BATCH_MS after it opened (a background thread owns
- * the timer, so a quiet spell never holds rows back). A SIGKILL therefore loses at most
- * the rows stored in the last CACHE_BATCH_MS (measured in tests/unit/test_cache.c); a
- * committed row survives any process death (power loss may drop the last commits).
+ * Writes are batched off the caller's thread: cache_put only queues the answer (it never
+ * waits for the database or another process's write lock); a writer thread writes the
+ * queue in one transaction when it holds CACHE_BATCH_ROWS rows or CACHE_BATCH_MS after its
+ * oldest row arrived — and at once when nothing was written for CACHE_BATCH_MS, so a slow
+ * stream of answers is written one by one as it comes. So there are at most ~1000 /
+ * CACHE_BATCH_MS commits a second plus one per CACHE_BATCH_ROWS rows, and a SIGKILL loses
+ * at most the answers of the last CACHE_BATCH_MS (measured: tests/unit/test_cache.c,
+ * tests/e2e/test_cache.sh). A written row survives any process death (a power loss may
+ * drop the last commits: synchronous=NORMAL). cache_get, cache_flush, the statistics and
+ * cache_close first write what is queued.
  *
  * Threads: every function may be called from any thread; calls are serialized inside. */
 #ifndef EVALLUA_CACHE_CACHE_H
@@ -37,8 +42,8 @@
 #include "cache/sha256.h"
 #include "request/request.h"
 
-#define CACHE_BATCH_ROWS 256 /* rows per write transaction at most */
-#define CACHE_BATCH_MS 100   /* a write transaction is committed this long after it opened */
+#define CACHE_BATCH_ROWS 256 /* queued answers are written once there are this many, */
+#define CACHE_BATCH_MS 100   /* or this long after the oldest of them arrived */
 
 typedef struct cache cache;
 
@@ -57,12 +62,12 @@ void cache_key(const char *kind, const char *model, const eval_request *req,
    0), 0 on a miss (resp untouched), -1 on an error (err filled). */
 int cache_get(cache *c, const char *kind, const char *model, const eval_request *req,
               eval_response *resp, char *err, size_t errlen);
-/* Store resp as the answer to req (replacing an older one). A response that is not
-   RESP_OK is not stored (returns 0). Durable per the batching above; -1 with err filled
-   on an error (the row is not stored). */
+/* Queue resp as the answer to req (replacing an older one); it is written per the batching
+   above. A response that is not RESP_OK is not stored (returns 0). -1 with err filled when
+   an earlier write of the writer thread failed (those rows were not stored). */
 int cache_put(cache *c, const char *kind, const char *model, const eval_request *req,
               const eval_response *resp, char *err, size_t errlen);
-/* Commit the rows written so far now; -1 with err filled on an error. */
+/* Write everything queued so far, now; -1 with err filled on an error. */
 int cache_flush(cache *c, char *err, size_t errlen);
 /* Rows stored, and bytes the cache takes on disk (the database and its WAL file). */
 int cache_stats(cache *c, int64_t *rows, int64_t *bytes, char *err, size_t errlen);
@@ -71,8 +76,8 @@ int cache_each_model(cache *c, void (*fn)(void *ud, const char *kind, const char
                      void *ud, char *err, size_t errlen);
 /* Delete every row and shrink the file; *removed (may be NULL) gets the row count. */
 int cache_clear(cache *c, int64_t *removed, char *err, size_t errlen);
-/* Commit what is pending, stop the batching thread and close the file; NULL is a no-op.
-   A failure of the final commit is reported on stderr (there is no caller left to tell). */
+/* Write what is queued, stop the writer thread and close the file; NULL is a no-op. A
+   failure of the final write is reported on stderr (there is no caller left to tell). */
 void cache_close(cache *c);
 
 #endif

@@ -47,15 +47,18 @@ static void on_interrupt(int sig)
     (void)w;
 }
 
+/* A signal our parent set to be ignored (nohup, a background job of a script) stays so. */
 static void install_interrupt_handler(void)
 {
-    struct sigaction sa;
+    static const int sigs[] = {SIGINT, SIGTERM};
+    struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_interrupt;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART; /* poll() is never restarted, so the HTTP loop still wakes */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
 }
 
 /* `evallua cache stats|clear [--cache PATH]` (options parsed into the table at the top). */

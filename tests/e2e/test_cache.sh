@@ -19,6 +19,17 @@ run_arc() {
     --tasks arc_easy --num_fewshot 0 --limit 30 --data-dir "$EVALLUA_TEST_DATA" \
     --output "$TMP/$name/r.json" --log_samples "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
 }
+# bg_arc NAME URL [flags...]: run_arc in the background, PID = evallua's own pid (exec), with
+# SIGINT not ignored (a script's background jobs inherit it ignored)
+bg_arc() {
+  local name=$1 url=$2
+  shift 2
+  ( trap - INT; exec "$EVALLUA" run --model openai-completions \
+      --model_args "base_url=$url,model=fake-model,api_key=$KEY,concurrency=4" --tasks arc_easy \
+      --num_fewshot 0 --limit 30 --data-dir "$EVALLUA_TEST_DATA" --output "$TMP/$name/r.json" \
+      --log_samples "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" ) &
+  PID=$!
+}
 cache_rows() { "$EVALLUA" cache stats --cache "$1" | sed -n 's/^responses: *\([0-9]*\).*/\1/p'; }
 scores() { jqv "$TMP/$1/r.json" results.arc_easy; }
 samples() { cat "$TMP/$1"/samples_arc_easy_*.jsonl; }
@@ -76,6 +87,15 @@ mkdir -p "$TMP/home"
 check_eq "HOME fallback exit" "$?" 0
 check_eq "cache under ~/.cache" "$(cache_rows "$TMP/home/.cache/evallua/responses.sqlite")" 8
 
+# --- a cache that cannot be opened: an explicit --cache is an error, the default only warns ---
+touch "$TMP/plainfile"
+run_arc badcache "$MAIN_URL" --cache "$TMP/plainfile/x.sqlite"
+check_eq "unopenable --cache exit" "$?" 2
+check_has "unopenable --cache names the path" "$(cat "$TMP/badcache.err")" "$TMP/plainfile"
+XDG_CACHE_HOME="$TMP/plainfile" run_arc baddefault "$MAIN_URL"
+check_eq "unopenable default cache still runs" "$?" 0
+check_has "unopenable default cache warns" "$(cat "$TMP/baddefault.err")" "running without the response cache"
+
 # --- evallua cache stats | clear ------------------------------------------------------------
 out=$("$EVALLUA" cache stats --cache "$CACHE")
 check_eq "cache stats exit" "$?" 0
@@ -104,8 +124,8 @@ check_eq "after clear everything is sent" "$(( $(requests_logged main) - before 
 # --- SIGKILL mid-run; the rerun sends only what the cache lacks --------------------------------
 start_server slow --delay-ms 50
 KCACHE="$TMP/k.sqlite"
-run_arc killed "$URL" --cache "$KCACHE" &
-pid=$!
+bg_arc killed "$URL" --cache "$KCACHE"
+pid=$PID
 wait_logged slow 40
 kill -KILL "$pid"
 wait "$pid" 2>/dev/null
@@ -113,7 +133,8 @@ first=$(requests_logged slow)
 answered=$(cache_rows "$KCACHE")
 check_eq "killed mid-way" "$([ "$answered" -gt 0 ] && [ "$answered" -lt "$TOTAL" ] && echo yes)" yes
 echo "SIGKILL: the server received $first requests, the cache kept $answered (in flight or lost: $((first - answered)))"
-check_eq "at most in-flight + 100 ms of answers lost" "$([ $((first - answered)) -le 12 ] && echo yes)" yes
+# 4 in flight, plus at most 100 ms of answers at 80/s (8), plus scheduling slack
+check_eq "at most in-flight + 100 ms of answers lost" "$([ $((first - answered)) -le 16 ] && echo yes)" yes
 run_arc resumed "$URL" --cache "$KCACHE"
 check_eq "resumed exit" "$?" 0
 resent=$(( $(requests_logged slow) - first ))
@@ -129,8 +150,8 @@ check_eq "nothing answered is sent again" "$([ "$again" -le $((first - answered)
 # --- SIGINT mid-run: exit 130, partial results, how to resume -----------------------------------
 start_server int --delay-ms 50
 ICACHE="$TMP/i.sqlite"
-run_arc interrupted "$URL" --cache "$ICACHE" &
-pid=$!
+bg_arc interrupted "$URL" --cache "$ICACHE"
+pid=$PID
 wait_logged int 40
 kill -INT "$pid"
 wait "$pid"
@@ -141,17 +162,17 @@ n=$(printf '%s' "$err" | sed -n "s/.*interrupted: \([0-9]*\) of $TOTAL requests 
 check_eq "message counts what the cache holds" "$n" "$(cache_rows "$ICACHE")"
 failed=$(jqv "$TMP/interrupted/r.json" results.arc_easy.samples_failed)
 check_eq "partial results written" "$([ "$failed" -gt 0 ] && [ "$failed" -lt 30 ] && echo yes)" yes
-check_eq "samples for the answered documents" "$(samples interrupted | wc -l | tr -d ' ')" "$((30 - failed))"
+check_eq "samples for the answered documents" "$(samples interrupted | grep -vc '"failed":true')" "$((30 - failed))"
 first=$(requests_logged int)
 run_arc int_resumed "$URL" --cache "$ICACHE"
 check_eq "resume after SIGINT exit" "$?" 0
 check_eq "resume sends only the rest" "$(( $(requests_logged int) - first ))" "$((TOTAL - n))"
 check_eq "resumed after SIGINT: same scores" "$(scores int_resumed)" "$(scores cold)"
 
-# --- in-flight requests are abandoned promptly; SIGTERM too; a second Ctrl-C ---------------------
+# --- in-flight requests are abandoned promptly; SIGTERM too -----------------------------------------
 start_server stall --delay-ms 3000
-run_arc stalled "$URL" --no-cache &
-pid=$!
+bg_arc stalled "$URL" --no-cache
+pid=$PID
 wait_logged stall 4
 t0=$(now_ms)
 kill -INT "$pid"
@@ -161,18 +182,24 @@ took=$(( $(now_ms) - t0 ))
 check_eq "stalled: exit 130" "$rc" 130
 check_eq "stalled: stops within a second (${took} ms)" "$([ "$took" -lt 1000 ] && echo yes)" yes
 check_has "stalled: nothing answered, cache off" "$(cat "$TMP/stalled.err")" "interrupted: 0 of $TOTAL requests answered; the cache is off"
-run_arc termed "$URL" --no-cache &
-pid=$!
+bg_arc termed "$URL" --no-cache
+pid=$PID
 wait_logged stall 8
 kill -TERM "$pid"
 wait "$pid"
 check_eq "SIGTERM exit status" "$?" 130
-run_arc twice "$URL" --no-cache &
+# a second Ctrl-C quits at once: here evallua is stuck opening a suite file that is a FIFO
+# nobody writes, where the first one cannot stop it
+mkfifo "$TMP/stuck.lua"
+( trap - INT; exec "$EVALLUA" run "$TMP/stuck.lua" >"$TMP/stuck.out" 2>"$TMP/stuck.err" ) &
 pid=$!
-wait_logged stall 12
+sleep 0.3
 kill -INT "$pid"
-kill -INT "$pid" 2>/dev/null
+sleep 0.3
+check_eq "first Ctrl-C asks to stop" "$(kill -0 "$pid" 2>/dev/null && echo running)" running
+check_has "first Ctrl-C says so" "$(cat "$TMP/stuck.err")" "Ctrl-C again to quit at once"
+kill -INT "$pid"
 wait "$pid"
-check_eq "second Ctrl-C exit status" "$?" 130
+check_eq "second Ctrl-C exits 130" "$?" 130
 
 finish

@@ -27,6 +27,13 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static char *tmp_path(const char *name)
 {
     buf p = {0};
@@ -192,6 +199,8 @@ static void test_key_repeat(void)
 
 /* ---- the cache ------------------------------------------------------------------------ */
 
+#define RT_PROMPT "Tell me: ünïcode\nand \"quotes\""
+
 static void test_round_trip(void)
 {
     char err[512] = "";
@@ -205,7 +214,7 @@ static void test_round_trip(void)
     }
     CHECK_STR(cache_path(c), path);
     eval_request req;
-    make_generate(&req, "Tell me: ünïcode\nand \"quotes\"", 0, 0);
+    make_generate(&req, RT_PROMPT, 0, 0);
     eval_response in = {.status = RESP_OK, .logprob = -12.345678901234567, .is_greedy = 1,
                         .text = xstrdup(" The answer\nis 42 — ✓"), .reasoning = xstrdup("think…"),
                         .prompt_tokens = 17, .completion_tokens = 9, .attempts = 3};
@@ -221,26 +230,34 @@ static void test_round_trip(void)
     CHECK(out.error == NULL);
     CHECK(out.prompt_tokens == 17 && out.completion_tokens == 9);
     CHECK(out.attempts == 0);
+    CHECK(cache_get(c, "openai-completions", "m", &req, &out, err, sizeof err) == 0);
     response_free(&out);
-    /* NULL text and reasoning come back NULL; a later put replaces the row */
-    free(in.text);
-    free(in.reasoning);
-    in.text = in.reasoning = NULL;
-    in.logprob = -1.5;
-    in.is_greedy = 0;
+    response_free(&in);
+    request_free(&req);
+    cache_close(c);
+    free(path);
+}
+
+/* NULL text and reasoning come back NULL; a later put replaces the row; rows survive a
+   close and reopen. */
+static void test_replace_and_reopen(void)
+{
+    char err[512] = "";
+    char *path = tmp_path("sub/dir/rt.sqlite");
+    cache *c = cache_open(path, err, sizeof err);
+    eval_request req;
+    make_generate(&req, RT_PROMPT, 0, 0);
+    eval_response in = {.status = RESP_OK, .logprob = -1.5}, out = {0};
     CHECK(cache_put(c, "openai-chat", "m", &req, &in, err, sizeof err) == 0);
     CHECK(cache_get(c, "openai-chat", "m", &req, &out, err, sizeof err) == 1);
     CHECK(out.text == NULL && out.reasoning == NULL && out.logprob == -1.5 && out.is_greedy == 0);
-    CHECK(cache_get(c, "openai-completions", "m", &req, &out, err, sizeof err) == 0);
     int64_t rows = -1;
     CHECK(cache_stats(c, &rows, NULL, err, sizeof err) == 0 && rows == 1);
     response_free(&out);
-    request_free(&req);
     cache_close(c);
-    /* the row survived the close */
     c = cache_open(path, err, sizeof err);
-    make_generate(&req, "Tell me: ünïcode\nand \"quotes\"", 0, 0);
     CHECK(c && cache_get(c, "openai-chat", "m", &req, &out, err, sizeof err) == 1);
+    CHECK(out.logprob == -1.5);
     response_free(&out);
     request_free(&req);
     cache_close(c);
@@ -360,30 +377,45 @@ static void test_stats_clear(void)
     free(path);
 }
 
-/* Rows written and not flushed become visible to another connection within the batch
-   window, without any further call (the flusher thread commits them). */
+/* Milliseconds until req is visible through r (at most 2 s). */
+static double ms_until_visible(cache *r, const eval_request *req, double t0)
+{
+    char err[512];
+    eval_response out = {0};
+    int seen = 0;
+    while (!seen && mono_s() - t0 < 2.0) {
+        seen = cache_get(r, "openai-completions", "m", req, &out, err, sizeof err) == 1;
+        if (!seen) usleep(1000);
+    }
+    response_free(&out);
+    return seen ? (mono_s() - t0) * 1000 : 1e9;
+}
+
+/* A row stored after a quiet spell is written at once; one that follows it closely waits
+   for the batch and becomes visible to another connection within the batch window, with no
+   further call (the writer thread writes it). */
 static void test_batch_window(void)
 {
     char err[512];
     char *path = tmp_path("batch.sqlite");
     cache *w = cache_open(path, err, sizeof err);
     cache *r = cache_open(path, err, sizeof err);
-    eval_request req;
-    make_ll(&req, "c", "d");
-    eval_response ok = {.status = RESP_OK, .logprob = -2}, out = {0};
+    eval_request first, second;
+    make_ll(&first, "c", "d");
+    make_ll(&second, "c", "e");
+    eval_response ok = {.status = RESP_OK, .logprob = -2};
     double t0 = mono_s();
-    CHECK(cache_put(w, "openai-completions", "m", &req, &ok, err, sizeof err) == 0);
-    int seen = 0;
-    while (!seen && mono_s() - t0 < 2.0) {
-        seen = cache_get(r, "openai-completions", "m", &req, &out, err, sizeof err) == 1;
-        if (!seen) usleep(5000);
-    }
-    double ms = (mono_s() - t0) * 1000;
-    CHECK(seen);
-    CHECK(ms < CACHE_BATCH_MS + 150);
-    printf("a lone row became visible to another process after %.0f ms\n", ms);
-    response_free(&out);
-    request_free(&req);
+    CHECK(cache_put(w, "openai-completions", "m", &first, &ok, err, sizeof err) == 0);
+    double ms1 = ms_until_visible(r, &first, t0);
+    t0 = mono_s();
+    CHECK(cache_put(w, "openai-completions", "m", &second, &ok, err, sizeof err) == 0);
+    double ms2 = ms_until_visible(r, &second, t0);
+    CHECK(ms1 < CACHE_BATCH_MS / 2);
+    CHECK(ms2 > CACHE_BATCH_MS / 2 && ms2 < CACHE_BATCH_MS + 150);
+    printf("another connection saw a row after a quiet spell after %.1f ms, a batched one after "
+           "%.0f ms\n", ms1, ms2);
+    request_free(&first);
+    request_free(&second);
     cache_close(r);
     cache_close(w);
     free(path);
@@ -397,7 +429,7 @@ static void test_put_speed(void)
     cache *c = cache_open(path, err, sizeof err);
     eval_response ok = {.status = RESP_OK, .text = xstrdup(" The answer is 42.")};
     const int n = 20000;
-    double t0 = mono_s();
+    double t0 = mono_s(), cpu0 = thread_cpu_s();
     int bad = 0;
     for (int i = 0; i < n; i++) {
         char prompt[64];
@@ -407,10 +439,12 @@ static void test_put_speed(void)
         bad += cache_put(c, "openai-completions", "m", &r, &ok, err, sizeof err) != 0;
         request_free(&r);
     }
+    double cpu = thread_cpu_s() - cpu0;
     CHECK(cache_flush(c, err, sizeof err) == 0);
-    double us = (mono_s() - t0) * 1e6 / n;
+    double wall = mono_s() - t0;
     CHECK(bad == 0);
-    printf("cache_put: %.1f us per response (%d responses, batched commits)\n", us, n);
+    printf("cache_put: %.1f us of the caller's CPU per response; %d responses written in %.1f us "
+           "each (wall)\n", cpu * 1e6 / n, n, wall * 1e6 / n);
     response_free(&ok);
     cache_close(c);
     free(path);
@@ -453,11 +487,11 @@ static int rows_in(const char *path)
     return (int)rows;
 }
 
-static void test_sigkill_loss(void)
+/* One kill after `after` rows; returns the loss window in ms (0 when nothing was lost). */
+static double sigkill_trial(const char *path, int after)
 {
-    char *path = tmp_path("kill.sqlite");
     int fds[2];
-    CHECK(pipe(fds) == 0);
+    if (pipe(fds) != 0) return -1;
     pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);
@@ -466,7 +500,7 @@ static void test_sigkill_loss(void)
     close(fds[1]);
     put_report rep, *seen = xcalloc(100000, sizeof *seen);
     int n = 0;
-    while (n < 400 && read(fds[0], &rep, sizeof rep) == (ssize_t)sizeof rep) seen[n++] = rep;
+    while (n < after && read(fds[0], &rep, sizeof rep) == (ssize_t)sizeof rep) seen[n++] = rep;
     kill(pid, SIGKILL);
     double killed = mono_s();
     while (n < 100000 && read(fds[0], &rep, sizeof rep) == (ssize_t)sizeof rep) seen[n++] = rep;
@@ -477,11 +511,27 @@ static void test_sigkill_loss(void)
     int must = 0; /* rows stored well before the kill */
     while (must < n && seen[must].t < killed - (CACHE_BATCH_MS + 50) / 1000.0) must++;
     CHECK(rows >= must);
-    double window = rows < n ? (killed - seen[rows].t) * 1000 : 0;
-    printf("SIGKILL: %d rows stored, %d in the file, %d lost (stored in the last %.0f ms before "
-           "the kill; bound %d ms)\n", n, rows, n - rows, window, CACHE_BATCH_MS);
+    double window = rows >= 0 && rows < n ? (killed - seen[rows].t) * 1000 : 0;
+    printf("SIGKILL after %d rows: %d in the file, %d lost (stored in the last %.0f ms)\n", n,
+           rows, n - rows, window);
     free(seen);
-    free(path);
+    return window;
+}
+
+static void test_sigkill_loss(void)
+{
+    double worst = 0;
+    for (int t = 0; t < 5; t++) {
+        char name[32];
+        snprintf(name, sizeof name, "kill%d.sqlite", t);
+        char *path = tmp_path(name);
+        double w = sigkill_trial(path, 150 + 37 * t);
+        if (w > worst) worst = w;
+        free(path);
+    }
+    printf("SIGKILL loss window: at most %.0f ms of answers over 5 kills (bound %d ms)\n", worst,
+           CACHE_BATCH_MS);
+    CHECK(worst <= CACHE_BATCH_MS + 50);
 }
 
 /* ---- the caching backend --------------------------------------------------------------- */
@@ -628,6 +678,7 @@ int main(void)
     test_key_fields();
     test_key_repeat();
     test_round_trip();
+    test_replace_and_reopen();
     test_failures_not_stored();
     test_wal_and_open_errors();
     test_default_path();
