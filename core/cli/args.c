@@ -69,6 +69,15 @@ static const flag_spec flag_table[] = {
      "~/.cache/evallua/responses.sqlite); lm-eval's --use_cache is accepted"},
     {"no_cache", {"--no-cache", "--no_cache", NULL}, FLAG_BOOL, "run", NULL,
      "neither read nor write the response cache: send every request"},
+    {"repeats", {"--repeats", NULL}, FLAG_VALUE, "run show", "N",
+     "generate N answers per document (per-repeat seeds; the task decides how they are scored)"},
+    {"mc_mode", {"--mc-mode", "--mc_mode", NULL}, FLAG_VALUE, "run", "MODE",
+     "multiple-choice tasks: loglikelihood, or generative (lettered choices, letter extracted);\n"
+     "default: loglikelihood where the backend can score it, else generative"},
+    {"bootstrap_iters", {"--bootstrap-iters", "--bootstrap_iters", NULL}, FLAG_VALUE, "run", "N",
+     "bootstrap iterations for standard errors that need them (default 100000; 0 skips)"},
+    {"allow_failures", {"--allow-failures", NULL}, FLAG_BOOL, "run", NULL,
+     "exit 0 even when some requests failed (their documents are left out of the scores)"},
     {"help", {"--help", "-h", NULL}, FLAG_BOOL, "run list show exec cache", NULL, "show this help"},
 };
 
@@ -116,11 +125,12 @@ static size_t edit_distance(const char *a, const char *b)
     return d;
 }
 
-static const char *nearest_flag(const char *name)
+static const char *nearest_flag(const char *name, const char *command)
 {
     const char *best = NULL;
     size_t best_d = (size_t)-1;
-    for (size_t i = 0; i < flag_count; i++)
+    for (size_t i = 0; i < flag_count; i++) {
+        if (!command_accepts(&flag_table[i], command)) continue;
         for (const char *const *s = flag_table[i].names; *s; s++) {
             size_t d = edit_distance(name, *s);
             if (d < best_d) {
@@ -128,6 +138,7 @@ static const char *nearest_flag(const char *name)
                 best = *s;
             }
         }
+    }
     return best_d <= 4 ? best : NULL;
 }
 
@@ -167,7 +178,7 @@ static int parse_flag(lua_State *L, int opts, const char *command, int argc, cha
     if (!f || !command_accepts(f, command)) {
         char name[128];
         snprintf(name, sizeof name, "%.*s", (int)(len < 100 ? len : 100), arg);
-        const char *near = f ? NULL : nearest_flag(name);
+        const char *near = f ? NULL : nearest_flag(name, command);
         if (f) return errf(err, errlen, "'%s' is not a flag of 'evallua %s' (see evallua %s --help)", name, command, command);
         if (near) return errf(err, errlen, "unknown flag '%s' (did you mean %s?)", name, near);
         return errf(err, errlen, "unknown flag '%s' (see evallua %s --help)", name, command);
@@ -200,6 +211,15 @@ static int parse_flag(lua_State *L, int opts, const char *command, int argc, cha
     return 0;
 }
 
+/* Number of positional arguments collected so far. */
+static size_t positional_count(lua_State *L, int opts)
+{
+    lua_getfield(L, opts, "positional");
+    size_t n = (size_t)lua_rawlen(L, -1);
+    lua_pop(L, 1);
+    return n;
+}
+
 int args_parse(lua_State *L, const char *command, int argc, char **argv, int first,
                char *err, size_t errlen)
 {
@@ -209,11 +229,10 @@ int args_parse(lua_State *L, const char *command, int argc, char **argv, int fir
     lua_setfield(L, opts, "positional");
     for (int i = first; i < argc; i++) {
         const char *arg = argv[i];
-        if (arg[0] == '-' && arg[1] != '\0' && strcmp(arg, "-") != 0) {
-            if (strcmp(command, "exec") == 0 && strcmp(arg, "--help") != 0 && strcmp(arg, "-h") != 0) {
-                append_to_array(L, opts, "positional", arg); /* script arguments pass through */
-                continue;
-            }
+        int script_args = strcmp(command, "exec") == 0 && positional_count(L, opts) > 0;
+        if (script_args) {
+            append_to_array(L, opts, "positional", arg); /* everything after the script is its own */
+        } else if (arg[0] == '-' && arg[1] != '\0' && strcmp(arg, "-") != 0) {
             if (parse_flag(L, opts, command, argc, argv, &i, err, errlen) != 0) {
                 lua_pop(L, 1);
                 return -1;

@@ -105,7 +105,10 @@ static int backend_open(lua_State *L)
     lb->b = NULL;
     luaL_setmetatable(L, BACKEND_MT);
     lb->b = openai_backend_new(&cfg, err, sizeof err);
-    if (!lb->b) return luaL_error(L, "%s", err);
+    if (!lb->b) {
+        lua_pushstring(L, err); /* a configuration message: no Lua position in front of it */
+        return lua_error(L);
+    }
     open_cache(L, &lb->b, kind, cfg.model);
     return 1;
 }

@@ -205,7 +205,7 @@ function M.score_repeats(t, p, answered, n, cfg)
     local e, per_metric = M.score_pipeline(t, p, views, cfg)
     runs[r] = {}
     for k, m in ipairs(per_metric) do
-      runs[r][k] = { spec = m.spec, value = (scoring.aggregate(m.spec, m.values, cfg.fewshot_seed)) }
+      runs[r][k] = { spec = m.spec, value = (scoring.aggregate(m.spec, m.values, cfg.fewshot_seed, cfg.bootstrap_iters)) }
     end
     if r == 1 then
       entry = e
@@ -252,7 +252,7 @@ function M.score_task(b, cfg)
     else
       local entry, per_metric = M.score_pipeline(t, p, answered, cfg)
       for _, m in ipairs(per_metric) do
-        local v, se = scoring.aggregate(m.spec, m.values, cfg.fewshot_seed)
+        local v, se = scoring.aggregate(m.spec, m.values, cfg.fewshot_seed, cfg.bootstrap_iters)
         entry.metrics[#entry.metrics + 1] = { spec = m.spec, value = v, stderr = se }
       end
       b.scores[#b.scores + 1] = entry

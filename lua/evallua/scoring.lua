@@ -116,13 +116,17 @@ function M.sample_metrics(t, samples, filtered)
 end
 
 --- Aggregate one metric's values: returns value, stderr (stderr nil when not defined).
-function M.aggregate(spec, vals, seed)
+--- iters: bootstrap iterations for aggregations without a closed-form stderr (default
+--- 100000, lm-eval's; 0 skips them).
+function M.aggregate(spec, vals, seed, iters)
   local agg = spec.aggregation
   if #vals == 0 then return nil, nil end
   if agg == "mean" then
     return score.mean(vals)
   elseif agg == "perplexity" then
-    return score.perplexity(vals), score.bootstrap_stderr(vals, "perplexity", M.BOOTSTRAP_ITERS, seed or 1234)
+    iters = iters or M.BOOTSTRAP_ITERS
+    local se = (iters > 0 and #vals > 1) and score.bootstrap_stderr(vals, "perplexity", iters, seed or 1234) or nil
+    return score.perplexity(vals), se
   elseif agg == "median" or agg == "sum" or agg == "max" or agg == "min" then
     local sorted = { table.unpack(vals) }
     table.sort(sorted)

@@ -60,6 +60,11 @@ check_eq "unreachable exit" "$?" 1
 check_has "unreachable names URL" "$(cat "$TMP/down.err")" "http://127.0.0.1:1/v1/completions"
 check_has "unreachable reason" "$(cat "$TMP/down.err")" "Couldn't connect"
 check_eq "unreachable results written" "$(jqv "$TMP/down.json" results.arc_easy.samples_failed)" 3
+"$EVALLUA" run --model openai-completions --model_args "base_url=http://127.0.0.1:1/v1,model=m,max_retries=0" \
+  --tasks arc_easy --num_fewshot 0 --limit 2 --data-dir "$EVALLUA_TEST_DATA" --no-cache --allow-failures \
+  >"$TMP/down2.out" 2>"$TMP/down2.err"
+check_eq "--allow-failures exit" "$?" 0
+check_has "--allow-failures still reports" "$(cat "$TMP/down2.err")" "2 of 2 documents failed"
 
 # a multiple-choice task on a chat endpoint runs its generative variant (lettered choices,
 # letter extracted), with a note; the expected score comes from the rules written here
@@ -83,6 +88,9 @@ check_has "suggests completions" "$(cat "$TMP/chatll.err")" "openai-completions"
 "$EVALLUA" run --model openai-chat --model_args "base_url=$URL,model=fake-model" --tasks lambada_openai \
   --limit 5 --data-dir "$EVALLUA_TEST_DATA" >"$TMP/chatlam.out" 2>"$TMP/chatlam.err"
 check_eq "chat + loglikelihood task exit" "$?" 2
+"$EVALLUA" run --model openai-chat --model_args "base_url=$URL,model=fake-model" --tasks hellaswag --mc-mode loglikelihood \
+  --limit 5 --data-dir "$EVALLUA_TEST_DATA" --no-cache >"$TMP/chatll2.out" 2>"$TMP/chatll2.err"
+check_eq "--mc-mode loglikelihood on chat exit" "$?" 2
 check_eq "nothing more sent" "$(requests_logged chat)" 12
 
 # Evalchemy's spelling: --model curator --model_name openai/NAME --model_args api_base=URL
