@@ -15,6 +15,7 @@
  * and the responses are converted back in one pass. */
 #include "cache/cache_backend.h"
 #include "http/openai.h"
+#include "native/backend_native.h"
 #include "json_lua.h"
 #include "modules.h"
 #include "request/request.h"
@@ -29,6 +30,7 @@
 
 typedef struct lua_backend {
     backend *b;
+    backend *native; /* the native backend inside b (b may be the cache around it), or NULL */
 } lua_backend;
 
 static lua_backend *check_backend(lua_State *L)
@@ -79,16 +81,12 @@ static void open_cache(lua_State *L, backend **b, const char *kind, const char *
 }
 
 /* backend.open(spec) -> backend userdata; raises with the reason on bad configuration */
-static int backend_open(lua_State *L)
+/* The HTTP backend from the spec table at index 1; NULL with err on bad configuration. */
+static backend *open_openai(lua_State *L, const char *kind, char *err, size_t errlen)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    const char *kind = opt_string(L, 1, "kind");
-    if (!kind) return luaL_error(L, "backend.open: 'kind' is required");
     openai_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    if (strcmp(kind, "openai-completions") == 0) cfg.chat = 0;
-    else if (strcmp(kind, "openai-chat") == 0) cfg.chat = 1;
-    else return luaL_error(L, "unknown backend kind '%s'", kind);
+    cfg.chat = strcmp(kind, "openai-chat") == 0;
     cfg.base_url = opt_string(L, 1, "base_url");
     cfg.model = opt_string(L, 1, "model");
     cfg.api_key = opt_string(L, 1, "api_key");
@@ -100,16 +98,50 @@ static int backend_open(lua_State *L)
     lua_getfield(L, 1, "progress");
     cfg.progress = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    char err[512];
+    return openai_backend_new(&cfg, err, errlen);
+}
+
+/* The in-process GGUF backend from the spec table at index 1. */
+static backend *open_native(lua_State *L, char *err, size_t errlen)
+{
+    native_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.path = opt_string(L, 1, "path");
+    cfg.threads = (int)opt_number(L, 1, "threads", 0);
+    cfg.ctx = (int)opt_number(L, 1, "ctx", 0);
+    cfg.batch = (int)opt_number(L, 1, "batch", 0);
+    cfg.label = opt_string(L, 1, "label");
+    lua_getfield(L, 1, "progress");
+    cfg.progress = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (!cfg.path) {
+        snprintf(err, errlen, "the native backend needs a model file: --model_args path=MODEL.gguf");
+        return NULL;
+    }
+    return native_backend_new(&cfg, err, errlen);
+}
+
+/* backend.open(spec) -> backend userdata; raises with the reason on bad configuration */
+static int backend_open(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    const char *kind = opt_string(L, 1, "kind");
+    if (!kind) return luaL_error(L, "backend.open: 'kind' is required");
+    int native = strcmp(kind, "native") == 0;
+    if (!native && strcmp(kind, "openai-completions") != 0 && strcmp(kind, "openai-chat") != 0)
+        return luaL_error(L, "unknown backend kind '%s'", kind);
+    char err[512] = "";
     lua_backend *lb = lua_newuserdatauv(L, sizeof *lb, 0);
     lb->b = NULL;
     luaL_setmetatable(L, BACKEND_MT);
-    lb->b = openai_backend_new(&cfg, err, sizeof err);
+    lb->native = NULL;
+    lb->b = native ? open_native(L, err, sizeof err) : open_openai(L, kind, err, sizeof err);
+    if (native) lb->native = lb->b;
     if (!lb->b) {
         lua_pushstring(L, err); /* a configuration message: no Lua position in front of it */
         return lua_error(L);
     }
-    open_cache(L, &lb->b, kind, cfg.model);
+    open_cache(L, &lb->b, kind, native ? opt_string(L, 1, "path") : opt_string(L, 1, "model"));
     return 1;
 }
 
@@ -325,11 +357,49 @@ static int backend_stats_get(lua_State *L)
     return 1;
 }
 
+/* b:info() -> the native backend's model and speed figures, or nil for other backends */
+static int backend_info(lua_State *L)
+{
+    lua_backend *lb = check_backend(L);
+    native_info info;
+    if (!lb->native || native_backend_info(lb->native, &info) != 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_createtable(L, 0, 12);
+    lua_pushstring(L, info.arch);
+    lua_setfield(L, -2, "arch");
+    lua_pushstring(L, info.chat_format ? info.chat_format : "unknown");
+    lua_setfield(L, -2, "chat_format");
+    lua_pushinteger(L, info.ctx);
+    lua_setfield(L, -2, "ctx");
+    lua_pushinteger(L, info.threads);
+    lua_setfield(L, -2, "threads");
+    lua_pushnumber(L, info.load_seconds);
+    lua_setfield(L, -2, "load_seconds");
+    lua_pushinteger(L, (lua_Integer)info.model_bytes);
+    lua_setfield(L, -2, "model_bytes");
+    lua_pushinteger(L, (lua_Integer)info.peak_rss_bytes);
+    lua_setfield(L, -2, "peak_rss_bytes");
+    lua_pushinteger(L, info.truncated);
+    lua_setfield(L, -2, "truncated");
+    lua_pushinteger(L, info.tokens_evaluated);
+    lua_setfield(L, -2, "tokens_evaluated");
+    lua_pushinteger(L, info.tokens_reused);
+    lua_setfield(L, -2, "tokens_reused");
+    lua_pushnumber(L, info.prefill_seconds > 0 ? info.prefill_tokens / info.prefill_seconds : 0);
+    lua_setfield(L, -2, "prefill_tokens_per_second");
+    lua_pushnumber(L, info.decode_seconds > 0 ? info.decode_tokens / info.decode_seconds : 0);
+    lua_setfield(L, -2, "decode_tokens_per_second");
+    return 1;
+}
+
 static int backend_gc(lua_State *L)
 {
     lua_backend *lb = luaL_checkudata(L, 1, BACKEND_MT);
     if (lb->b) lb->b->vt->destroy(lb->b);
     lb->b = NULL;
+    lb->native = NULL;
     return 0;
 }
 
@@ -339,6 +409,7 @@ static const luaL_Reg backend_methods[] = {
     {"name", backend_name},
     {"stats", backend_stats_get},
     {"cache_path", backend_cache_path},
+    {"info", backend_info},
     {"close", backend_gc},
     {NULL, NULL},
 };

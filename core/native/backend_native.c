@@ -438,55 +438,76 @@ static void keep_logits(void *ud, size_t pos, const float *logits)
     *(const float **)ud = logits;
 }
 
+/* Drop an incomplete UTF-8 sequence at the end of text (a byte token cut by max_tokens). */
+static void trim_partial_utf8(buf *text)
+{
+    size_t n = text->len, back = 0;
+    while (back < 4 && back < n && ((unsigned char)text->data[n - 1 - back] & 0xC0) == 0x80)
+        back++;
+    if (back == n) return;
+    unsigned char lead = (unsigned char)text->data[n - 1 - back];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (need > back + 1) {
+        text->len = n - 1 - back;
+        text->data[text->len] = '\0';
+    }
+}
+
+/* Decode after the prompt in seq until EOG, a stop string or max_gen tokens, appending the
+   text. Returns 0, -1 when the forward pass fails, -2 when interrupted. */
+static int decode_loop(run_ctx *rc, eval_response *r, const gen_args *g, int max_gen,
+                       tok_ids *seq, buf *text, cand *cands)
+{
+    native_backend *b = rc->b;
+    const int vocab = b->m->cfg.n_vocab;
+    uint64_t rng = rng_seed(g->seed >= 0 ? g->seed : 0);
+    const float *logits = NULL;
+    for (int k = 0;; k++) {
+        int fr = feed(b, seq->v, seq->n, seq->n - 1, keep_logits, &logits, k > 0);
+        if (fr < 0) return fr;
+        int next = g->temperature > 0 ? sample(logits, vocab, g->temperature, g->top_p, &rng,
+                                               cands)
+                                      : argmax(logits, vocab);
+        if (tok_is_eog(b->tok, next)) return 0;
+        r->completion_tokens++;
+        size_t before = text->len;
+        tok_piece(b->tok, next, 0, text);
+        long stop = find_stop(g, buf_str(text), text->len, before);
+        if (stop >= 0) {
+            text->len = (size_t)stop;
+            text->data[stop] = '\0';
+            return 0;
+        }
+        if (k + 1 >= max_gen) {
+            if (text->len) trim_partial_utf8(text);
+            return 0;
+        }
+        tok_ids_push(seq, next);
+    }
+}
+
 /* Generate the completion of request i. */
 static void generate_one(run_ctx *rc, size_t i, cand *cands)
 {
     native_backend *b = rc->b;
     const eval_request *q = &rc->reqs[i];
     eval_response *r = &rc->resps[i];
-    const gen_args *g = &q->gen;
-    int max_gen = g->max_tokens > 0 ? g->max_tokens : DEFAULT_MAX_TOKENS;
+    int max_gen = q->gen.max_tokens > 0 ? q->gen.max_tokens : DEFAULT_MAX_TOKENS;
     if (max_gen > b->ctx - 1) max_gen = b->ctx - 1;
     tok_ids seq = {0};
     buf text = {0};
     char msg[512];
-    uint64_t rng = rng_seed(g->seed >= 0 ? g->seed : 0);
+    int rc_dec = 0;
     if (gen_prompt(rc, q, max_gen, &seq, msg, sizeof msg) < 0) {
         resp_fail(rc, i, msg);
-        goto done;
+    } else {
+        r->prompt_tokens = (int)seq.n;
+        rc_dec = decode_loop(rc, r, &q->gen, max_gen, &seq, &text, cands);
+        if (rc_dec == -1) resp_fail(rc, i, "the forward pass rejected a token (id out of range)");
+        if (rc_dec == 0) r->text = buf_steal(&text);
+        rc->tokens += r->prompt_tokens + r->completion_tokens;
     }
-    r->prompt_tokens = (int)seq.n;
-    const float *logits = NULL;
-    int decode = 0;
-    for (int k = 0;; k++) {
-        int fr = feed(b, seq.v, seq.n, seq.n - 1, keep_logits, &logits, decode);
-        if (fr == -2) goto unfinished;
-        if (fr < 0) {
-            resp_fail(rc, i, "the forward pass rejected a token (id out of range)");
-            goto done;
-        }
-        decode = 1;
-        int next = g->temperature > 0 ? sample(logits, b->m->cfg.n_vocab, g->temperature,
-                                               g->top_p, &rng, cands)
-                                      : argmax(logits, b->m->cfg.n_vocab);
-        if (tok_is_eog(b->tok, next)) break;
-        r->completion_tokens++;
-        size_t before = text.len;
-        tok_piece(b->tok, next, 0, &text);
-        long stop = find_stop(g, buf_str(&text), text.len, before);
-        if (stop >= 0) {
-            text.len = (size_t)stop;
-            text.data[stop] = '\0';
-            break;
-        }
-        if (k + 1 >= max_gen) break;
-        tok_ids_push(&seq, next);
-    }
-    r->text = buf_steal(&text);
-    rc->tokens += r->prompt_tokens + r->completion_tokens;
-done:
-    resp_done(rc, i);
-unfinished:
+    if (rc_dec != -2) resp_done(rc, i);              /* interrupted: left unfinished */
     buf_free(&text);
     tok_ids_free(&seq);
 }
@@ -520,7 +541,8 @@ static void run_generations(run_ctx *rc)
     }
     qsort(keys, n_gen, sizeof *keys, cmp_gen);
     cand *cands = xmalloc((size_t)rc->b->m->cfg.n_vocab * sizeof *cands);
-    for (size_t k = 0; k < n_gen && !backend_interrupted; k++) generate_one(rc, keys[k].i, cands);
+    for (size_t k = 0; k < n_gen && !backend_interrupted; k++)
+        generate_one(rc, keys[k].i, cands);
     free(cands);
     free(keys);
 }

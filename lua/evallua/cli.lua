@@ -129,9 +129,10 @@ local function resolve_tasks(cfg)
   return registry.resolve(reg, cfg.tasks)
 end
 
-local function throughput(stats, wall)
+local function throughput(stats, wall, native)
   local tokens = stats.prompt_tokens + stats.completion_tokens
   return {
+    native = native, -- model load time, peak memory, prefill/decode tokens/s of --model native
     requests = stats.requests, cached = stats.cached, failed = stats.failed, retries = stats.retries,
     prompt_tokens = stats.prompt_tokens, completion_tokens = stats.completion_tokens,
     wall_seconds = wall, backend_seconds = stats.wall_seconds,
@@ -203,8 +204,8 @@ function M.run(opts)
   local notes
   tasks, notes = runner.fit_tasks(tasks, be:kinds(), be:name(), cfg.mc_mode)
   for _, n in ipairs(notes) do warn("note: %s", n) end
-  if cfg.apply_chat_template and spec.kind ~= "openai-chat" then
-    error("--apply_chat_template needs a chat endpoint: use --model openai-chat (the completions endpoint takes plain text; evallua has no local tokenizer to render a chat template)", 0)
+  if cfg.apply_chat_template and spec.kind == "openai-completions" then
+    error("--apply_chat_template needs a chat endpoint or a local model: use --model openai-chat, or --model native (the completions endpoint takes plain text; evallua has no tokenizer of the served model to render its chat template)", 0)
   end
   local built, cache = {}, {}
   for i, t in ipairs(tasks) do built[i] = runner.build_task(t, cfg, cache) end
@@ -215,7 +216,7 @@ function M.run(opts)
   local wall = sys.monotonic() - t0
   local res = results.build(built, {
     config = run_config_block(cfg, spec), start_time = start, wall_seconds = wall,
-    throughput = throughput(be:stats(), wall), groups = groups,
+    throughput = throughput(be:stats(), wall, be:info()), groups = groups,
   })
   local stamp = os.date("!%Y-%m-%dT%H-%M-%S", math.floor(start)) .. string.format(".%03d", math.floor(start * 1000) % 1000)
   write_outputs(cfg, spec, built, res, stamp)

@@ -14,7 +14,42 @@ M.MODELS = {
   ["local-chat-completions"] = "openai-chat",
   ["openai"] = "openai-chat",  -- Evalchemy
   ["curator"] = "openai-chat", -- Evalchemy (provider/model names, api_base)
+  ["native"] = "native",       -- GGUF models run in-process (core/native)
+  ["gguf"] = "native",
 }
+
+-- model_args of the native backend: canonical name, or false for accepted and ignored.
+local NATIVE_KEYS = {
+  path = "path", pretrained = "path", model = "path", threads = "threads", ctx = "ctx",
+  max_length = "ctx", batch = "batch", device = "device", max_gen_toks = "max_gen_toks",
+  batch_size = false, dtype = false, trust_remote_code = false,
+}
+
+local function native_spec(name, raw)
+  local spec = { kind = "native", model_name = name }
+  for k, v in pairs(raw) do
+    local canon = NATIVE_KEYS[k]
+    if canon == nil then
+      error(string.format("unknown model argument '%s' for the native backend (path, threads, ctx, batch, device)", k), 0)
+    end
+    if canon then spec[canon] = v end
+  end
+  if not spec.path or spec.path == "" then
+    error("the native backend needs a model file: --model_args path=MODEL.gguf", 0)
+  end
+  if spec.device and spec.device ~= "cpu" then
+    error(string.format("device=%s: only the CPU native backend exists in this build (the CUDA backend is issue 7's work)", spec.device), 0)
+  end
+  for _, k in ipairs { "threads", "ctx", "batch", "max_gen_toks" } do
+    if spec[k] ~= nil then
+      local n = math.tointeger(tonumber(spec[k]))
+      if not n or n < 0 then error(string.format("model argument %s must be a non-negative integer, got '%s'", k, tostring(spec[k])), 0) end
+      spec[k] = n
+    end
+  end
+  spec.model = string.match(spec.path, "([^/]+)$")
+  return spec
+end
 
 -- model_args keys: canonical name, or false for keys accepted and ignored.
 local ARG_KEYS = {
@@ -46,6 +81,7 @@ function M.spec(opts)
       table.concat(util.sorted_keys(M.MODELS), ", ")), 0)
   end
   local raw = type(opts.model_args) == "table" and opts.model_args or util.parse_kv(opts.model_args, "--model_args")
+  if kind == "native" then return native_spec(name, raw) end
   local spec = { kind = kind, model_name = name }
   for k, v in pairs(raw) do
     local canon = ARG_KEYS[k]
@@ -96,6 +132,7 @@ function M.open(spec, progress, label, cache)
   cache = cache or {}
   return backend.open {
     kind = spec.kind, base_url = spec.base_url, model = spec.model, api_key = spec.api_key,
+    path = spec.path, threads = spec.threads, ctx = spec.ctx, batch = spec.batch,
     concurrency = spec.concurrency, max_retries = spec.max_retries, retry_base = spec.retry_base,
     timeout = spec.timeout, progress = progress, label = label,
     cache_path = cache.path, no_cache = cache.off and true or false,

@@ -88,7 +88,8 @@ static cJSON *message_new(const char *content, const fo_rule *rule)
 {
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "role", "assistant");
-    cJSON_AddStringToObject(m, "content", content);
+    if (rule && rule->text_null) cJSON_AddNullToObject(m, "content");
+    else cJSON_AddStringToObject(m, "content", content);
     if (rule && rule->reasoning) cJSON_AddStringToObject(m, "reasoning_content", rule->reasoning);
     return m;
 }
@@ -126,6 +127,9 @@ void fo_handle_chat(const fo_server *srv, const char *body, long n, fo_reply *r)
     char err[256];
     if (parse_request(&q, body, err, sizeof err)) {
         fo_reply_error(r, 400, "invalid_request_error", err);
+    } else if (fo_context_check(srv, fo_token_count(buf_str(&q.all_content), q.all_content.len),
+                                q.max_tokens, r)) {
+        /* r holds the 400 */
     } else {
         cJSON *res = response_new(srv, &q, n);
         fo_reply_json(r, res);

@@ -77,20 +77,27 @@ static void lp_push_text(lp_arrays *a, const char *s, size_t n, size_t cp_base, 
 
 /* ---- one choice ------------------------------------------------------------------- */
 
-static cJSON *choice_new(size_t index, const char *text, size_t len, cJSON *logprobs, const char *finish)
+/* Append {"index":I,"text":T,"logprobs":L|null,"finish_reason":F} to out (the hot path of
+   the server: written directly, byte for byte what cJSON would print). */
+static void choice_write(buf *out, size_t index, const char *text, size_t len, cJSON *logprobs,
+                         const char *finish)
 {
-    char *copy = xstrndup(text, len);
-    cJSON *c = cJSON_CreateObject();
-    cJSON_AddNumberToObject(c, "index", (double)index);
-    cJSON_AddStringToObject(c, "text", copy);
-    cJSON_AddItemToObject(c, "logprobs", logprobs ? logprobs : cJSON_CreateNull());
-    cJSON_AddStringToObject(c, "finish_reason", finish);
-    free(copy);
-    return c;
+    buf_printf(out, "%s{\"index\":%zu,\"text\":", index ? "," : "", index);
+    buf_json_string(out, text, len);
+    buf_puts(out, ",\"logprobs\":");
+    if (logprobs) {
+        char *lp = cJSON_PrintUnformatted(logprobs);
+        buf_puts(out, lp ? lp : "null");
+        free(lp);
+        cJSON_Delete(logprobs);
+    } else {
+        buf_puts(out, "null");
+    }
+    buf_printf(out, ",\"finish_reason\":\"%s\"}", finish);
 }
 
 /* echo: the prompt followed by max_tokens copies of " the" (rules and stop not applied). */
-static cJSON *choice_echo(const cmpl_req *q, size_t index, const char *prompt, usage *u)
+static void choice_echo(const cmpl_req *q, size_t index, const char *prompt, usage *u, buf *out)
 {
     size_t plen = strlen(prompt), cp = fo_codepoints(prompt, plen);
     size_t tlen = strlen(FO_ECHO_TOKEN);
@@ -105,14 +112,13 @@ static cJSON *choice_echo(const cmpl_req *q, size_t index, const char *prompt, u
     }
     u->prompt_tokens += fo_token_count(prompt, plen);
     u->completion_tokens += (size_t)q->max_tokens;
-    cJSON *c = choice_new(index, buf_str(&text), text.len, lp, "length");
+    choice_write(out, index, buf_str(&text), text.len, lp, "length");
     buf_free(&text);
-    return c;
 }
 
 /* No echo: rule text (or default) cut by max_tokens and stop; logprobs over it only. */
-static cJSON *choice_generate(const fo_server *srv, const cmpl_req *q, size_t index,
-                              const char *prompt, usage *u)
+static void choice_generate(const fo_server *srv, const cmpl_req *q, size_t index,
+                            const char *prompt, usage *u, buf *out)
 {
     fo_gen g;
     fo_generate(fo_generated_source(srv, prompt, NULL), q->max_tokens, &q->stops, &g);
@@ -121,9 +127,8 @@ static cJSON *choice_generate(const fo_server *srv, const cmpl_req *q, size_t in
     if (lp) lp_push_text(&a, g.text, g.len, 0, 0);
     u->prompt_tokens += fo_token_count(prompt, strlen(prompt));
     u->completion_tokens += fo_token_count(g.text, g.len);
-    cJSON *c = choice_new(index, g.text, g.len, lp, g.finish);
+    choice_write(out, index, g.text, g.len, lp, g.finish);
     free(g.text);
-    return c;
 }
 
 /* ---- request parsing ----------------------------------------------------------------- */
@@ -157,18 +162,25 @@ static int parse_bool(const cJSON *body, const char *key, int *out, char *err, s
     return 0;
 }
 
-static int parse_logprobs(cmpl_req *q, char *err, size_t errlen)
+/* logprobs: a non-negative integer or null; with the logprobs-bool quirk, a boolean. */
+static int parse_logprobs(const fo_server *srv, cmpl_req *q, char *err, size_t errlen)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(q->root, "logprobs");
     q->logprobs = 0;
     if (!v || cJSON_IsNull(v)) return 0;
+    if (srv->quirks.logprobs_bool) {
+        if (!cJSON_IsBool(v))
+            return errf(err, errlen, "1 validation error: body.logprobs: Input should be a valid boolean");
+        q->logprobs = cJSON_IsTrue(v);
+        return 0;
+    }
     if (!cJSON_IsNumber(v) || v->valuedouble < 0 || floor(v->valuedouble) != v->valuedouble)
         return errf(err, errlen, "'logprobs' must be a non-negative integer or null");
     q->logprobs = 1;
     return 0;
 }
 
-static int parse_request(cmpl_req *q, const char *body, char *err, size_t errlen)
+static int parse_request(const fo_server *srv, cmpl_req *q, const char *body, char *err, size_t errlen)
 {
     memset(q, 0, sizeof *q);
     q->root = cJSON_Parse(body);
@@ -176,55 +188,70 @@ static int parse_request(cmpl_req *q, const char *body, char *err, size_t errlen
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(q->root, "model");
     if (model && !cJSON_IsString(model)) return errf(err, errlen, "'model' must be a string");
     if (parse_prompt(q, err, errlen) || fo_parse_max_tokens(q->root, "max_tokens", 16, &q->max_tokens, err, errlen) ||
-        parse_bool(q->root, "echo", &q->echo, err, errlen) || parse_logprobs(q, err, errlen))
+        parse_bool(q->root, "echo", &q->echo, err, errlen) || parse_logprobs(srv, q, err, errlen))
         return -1;
+    if (srv->quirks.no_echo_logprobs && q->echo && q->logprobs)
+        return errf(err, errlen, "echo is not supported together with logprobs for this model");
     return fo_stops_parse(&q->stops, q->root, err, errlen);
 }
 
 /* ---- response ------------------------------------------------------------------------ */
 
-static cJSON *usage_new(const usage *u)
+static void response_write(const fo_server *srv, const cmpl_req *q, long n, buf *out)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "prompt_tokens", (double)u->prompt_tokens);
-    cJSON_AddNumberToObject(o, "completion_tokens", (double)u->completion_tokens);
-    cJSON_AddNumberToObject(o, "total_tokens", (double)(u->prompt_tokens + u->completion_tokens));
-    return o;
-}
-
-static cJSON *response_new(const fo_server *srv, const cmpl_req *q, long n)
-{
-    char id[48];
-    snprintf(id, sizeof id, "cmpl-%ld", n);
-    cJSON *res = cJSON_CreateObject();
-    cJSON_AddStringToObject(res, "id", id);
-    cJSON_AddStringToObject(res, "object", "text_completion");
-    cJSON_AddNumberToObject(res, "created", 0);
-    cJSON_AddStringToObject(res, "model", srv->model);
-    cJSON *choices = cJSON_AddArrayToObject(res, "choices");
+    buf_printf(out, "{\"id\":\"cmpl-%ld\",\"object\":\"text_completion\",\"created\":0,\"model\":", n);
+    buf_json_string(out, srv->model, strlen(srv->model));
+    buf_puts(out, ",\"choices\":[");
     usage u = {0, 0};
     size_t index = 0;
     const cJSON *p = q->prompt;
     const cJSON *it = cJSON_IsArray(p) ? p->child : p;
     for (; it; it = cJSON_IsArray(p) ? it->next : NULL, index++) {
-        const char *prompt = it->valuestring;
-        cJSON_AddItemToArray(choices, q->echo ? choice_echo(q, index, prompt, &u)
-                                              : choice_generate(srv, q, index, prompt, &u));
+        if (q->echo) choice_echo(q, index, it->valuestring, &u, out);
+        else choice_generate(srv, q, index, it->valuestring, &u, out);
     }
-    cJSON_AddItemToObject(res, "usage", usage_new(&u));
-    return res;
+    buf_printf(out, "],\"usage\":{\"prompt_tokens\":%zu,\"completion_tokens\":%zu,\"total_tokens\":%zu}}",
+               u.prompt_tokens, u.completion_tokens, u.prompt_tokens + u.completion_tokens);
+}
+
+/* --max-context: 1 when r holds the 400 for the first prompt that does not fit. */
+static int over_context(const fo_server *srv, const cmpl_req *q, fo_reply *r)
+{
+    if (srv->max_context <= 0) return 0;
+    const cJSON *p = q->prompt;
+    for (const cJSON *it = cJSON_IsArray(p) ? p->child : p; it; it = cJSON_IsArray(p) ? it->next : NULL) {
+        size_t tokens = fo_token_count(it->valuestring, strlen(it->valuestring));
+        if (fo_context_check(srv, tokens, q->max_tokens, r)) return 1;
+    }
+    return 0;
+}
+
+int fo_context_check(const fo_server *srv, size_t prompt_tokens, long max_tokens, fo_reply *r)
+{
+    long limit = srv->max_context;
+    size_t want = prompt_tokens + (size_t)(max_tokens > 0 ? max_tokens : 0);
+    if (limit <= 0 || want <= (size_t)limit) return 0;
+    char msg[320];
+    snprintf(msg, sizeof msg, "This model's maximum context length is %ld tokens. However, you "
+             "requested %zu tokens (%zu in the messages, %ld in the completion). Please reduce the "
+             "length of the messages or completion.", limit, want, prompt_tokens,
+             max_tokens > 0 ? max_tokens : 0);
+    fo_reply_error(r, 400, "BadRequestError", msg);
+    return 1;
 }
 
 void fo_handle_completions(const fo_server *srv, const char *body, long n, fo_reply *r)
 {
     cmpl_req q;
     char err[256];
-    if (parse_request(&q, body, err, sizeof err)) {
+    if (parse_request(srv, &q, body, err, sizeof err)) {
         fo_reply_error(r, 400, "invalid_request_error", err);
+    } else if (over_context(srv, &q, r)) {
+        /* r holds the 400 */
     } else {
-        cJSON *res = response_new(srv, &q, n);
-        fo_reply_json(r, res);
-        cJSON_Delete(res);
+        buf out = {0};
+        response_write(srv, &q, n, &out);
+        fo_reply_buf(r, &out);
     }
     fo_stops_free(&q.stops);
     cJSON_Delete(q.root);

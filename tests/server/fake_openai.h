@@ -18,8 +18,9 @@
 
 typedef struct fo_rule {
     char *suffix;    /* matched against the end of the prompt / last user message */
-    char *text;      /* generated text */
+    char *text;      /* generated text ("" when the rule's text is null) */
     char *reasoning; /* chat reasoning_content, or NULL */
+    int text_null;   /* the rule's "text" is null: chat content is sent as null */
 } fo_rule;
 
 typedef struct fo_rules {
@@ -36,11 +37,40 @@ const fo_rule *fo_rules_match(const fo_rules *rules, const char *prompt);
 
 /* ---- server configuration and state (main.c fills it, http.c reads it) ---------------- */
 
+/* What the fault injection does to one POST request (faults.c). */
+typedef enum fo_fault {
+    FO_FAULT_NONE = 0,
+    FO_FAULT_STATUS,   /* the failure status (--fail-status, or 500/429 from --faults) */
+    FO_FAULT_GARBAGE,  /* 200 with a non-JSON body */
+    FO_FAULT_TRUNCATE, /* 200 with half the real body */
+    FO_FAULT_RESET,    /* the connection is reset, no reply */
+    FO_FAULT_STALL     /* the reply waits --stall-ms */
+} fo_fault;
+
+/* --faults: percentages of requests (0-100 in all) that get each fault, chosen by hashing
+   the request number with --fault-seed. */
+typedef struct fo_fault_mix {
+    long p500, p429, reset, truncate, stall; /* percent */
+    long seed;
+} fo_fault_mix;
+
+/* --quirks: behaviours of real servers that clients must cope with. */
+typedef struct fo_quirks {
+    int logprobs_bool;    /* "logprobs-bool": /v1/completions wants logprobs as a boolean */
+    int no_echo_logprobs; /* "no-echo-logprobs": echo together with logprobs is rejected */
+} fo_quirks;
+
 typedef struct fo_server {
     const char *model;        /* --model */
     const char *require_key;  /* --require-key, or NULL */
     long fail_first, fail_every, fail_status, garbage_every, truncate_every;
-    long delay_ms, retry_after; /* retry_after < 0: no header */
+    long reset_every, stall_every, stall_ms;
+    long delay_ms;            /* --delay-ms */
+    double retry_after;       /* --retry-after seconds; < 0: no header */
+    long max_context;         /* --max-context tokens; 0: no limit */
+    long threads;             /* --threads: worker threads of the daemon */
+    fo_fault_mix faults;      /* --faults, --fault-seed */
+    fo_quirks quirks;         /* --quirks */
     fo_rules rules;
     FILE *log;                /* --log, or NULL */
     pthread_mutex_t lock;     /* serialises request numbering and log lines */
@@ -53,18 +83,42 @@ typedef struct fo_reply {
     char *body;
     size_t len;
     const char *ctype;
-    long retry_after; /* >= 0: send "Retry-After: retry_after"; -1: no header */
+    double retry_after; /* >= 0: send "Retry-After: retry_after"; -1: no header */
 } fo_reply;
+
+/* Parse the --faults spec ("500:5,429:5,reset:4,truncate:3,stall:3"); -1 with err. */
+int fo_faults_parse(fo_fault_mix *mix, const char *spec, char *err, size_t errlen);
+/* Parse the --quirks list ("logprobs-bool,no-echo-logprobs"); -1 with err. */
+int fo_quirks_parse(fo_quirks *q, const char *spec, char *err, size_t errlen);
+/* The fault for POST request n; *status gets the status of an FO_FAULT_STATUS. */
+fo_fault fo_fault_for(const fo_server *srv, long n, unsigned *status);
 
 /* Fill r with status and {"error":{"message":msg,"type":type}}. */
 void fo_reply_error(fo_reply *r, unsigned status, const char *type, const char *msg);
 /* Fill r with status 200 and the unformatted print of json (json is not freed). */
 void fo_reply_json(fo_reply *r, const cJSON *json);
+/* Fill r with status 200 and the JSON text in *out (taken: *out is left empty). */
+struct buf;
+void fo_reply_buf(fo_reply *r, struct buf *out);
 
 /* Start the HTTP daemon on 127.0.0.1:port; returns the opaque daemon or NULL (err set). */
 void *fo_http_start(fo_server *srv, unsigned port, unsigned *bound_port, char *err, size_t errlen);
-/* Stop the daemon returned by fo_http_start. */
+/* Stop the daemon returned by fo_http_start (parked replies are dropped first). */
 void fo_http_stop(void *daemon);
+
+/* ---- parked replies (park.c): delays and stalls without holding a thread ----------------- */
+
+/* Start the timer thread that wakes parked connections; -1 when it cannot start. */
+int fo_park_start(void);
+/* Park connection conn until due_ms on the monotonic clock: suspend(conn) is called at once
+   and wake(conn) from the timer thread when it is due, both under the park lock (so a wake
+   never overtakes its suspend). Returns 0, or -1 without calling either when parking is
+   closed (the caller answers at once). */
+int fo_park(void *conn, double due_ms, void (*suspend)(void *conn), void (*wake)(void *conn));
+/* Wake every parked connection now, refuse new ones, and stop the timer thread. */
+void fo_park_stop(void);
+/* Monotonic milliseconds. */
+double fo_now_ms(void);
 
 /* ---- tokenizer (tokenize.c) ------------------------------------------------------- */
 
@@ -113,6 +167,9 @@ const char *fo_generated_source(const fo_server *srv, const char *prompt, const 
 
 /* ---- endpoints (completions.c, chat.c) -------------------------------------------- */
 
+/* The 400 a server with a context limit gives (vLLM's wording); 1 when r was filled because
+   prompt_tokens + max_tokens is over --max-context. */
+int fo_context_check(const fo_server *srv, size_t prompt_tokens, long max_tokens, fo_reply *r);
 /* POST /v1/completions: parse body (NUL-terminated) and fill r. n is the request number. */
 void fo_handle_completions(const fo_server *srv, const char *body, long n, fo_reply *r);
 /* POST /v1/chat/completions. */

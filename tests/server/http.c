@@ -1,23 +1,29 @@
 /* http.c — the libmicrohttpd side: request bodies, routing, failure injection, request log.
- * One thread per connection, so --delay-ms on one request never holds up another. */
+ * An epoll daemon with --threads workers; a reply that must wait (--delay-ms, a stall) is
+ * parked (park.c), so waiting requests never hold a thread or each other up. */
 #include "fake_openai.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "util/buf.h"
 
 #define FO_MAX_BODY ((size_t)64 << 20)
+#define FO_MAX_CONNECTIONS 60000
+#define FO_CONN_MEMORY (16 * 1024) /* per-connection buffer of the daemon (headers, reads) */
 
 /* Per-request state MHD keeps for us between calls of the access handler. */
 typedef struct conn_state {
     buf body;
     int too_large;
+    int parked;                  /* the reply is decided and waits for the timer */
+    int reset;                   /* answer by resetting the connection */
+    fo_reply reply;              /* the decided reply (body owned here until queued) */
+    struct MHD_Connection *conn;
 } conn_state;
 
 typedef void (*endpoint_fn)(const fo_server *srv, const char *body, long n, fo_reply *r);
@@ -47,6 +53,15 @@ void fo_reply_json(fo_reply *r, const cJSON *json)
     r->body = cJSON_PrintUnformatted(json);
     if (!r->body) r->body = xstrdup("{}");
     r->len = strlen(r->body);
+    r->status = 200;
+    r->ctype = "application/json";
+}
+
+void fo_reply_buf(fo_reply *r, buf *out)
+{
+    free(r->body);
+    r->len = out->len;
+    r->body = buf_steal(out);
     r->status = 200;
     r->ctype = "application/json";
 }
@@ -112,32 +127,35 @@ static long begin_post(fo_server *srv, const char *url, const buf *body)
     return n;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 static int every(long k, long n)
 {
     return k > 0 && n % k == 0;
 }
 
-/* --fail-first / --fail-every / --garbage-every: 1 when r now holds the injected reply. */
-static int inject_failure(const fo_server *srv, long n, fo_reply *r)
+/* The fault of POST n (faults.c), applied up to the real reply; *after holds what changes
+   the real reply (truncation) and *wait_ms grows by a stall. */
+static int inject_failure(const fo_server *srv, long n, conn_state *st, fo_fault *after, double *wait_ms)
 {
-    if (n <= srv->fail_first || every(srv->fail_every, n)) {
+    fo_reply *r = &st->reply;
+    unsigned status;
+    fo_fault f = fo_fault_for(srv, n, &status);
+    *after = f;
+    if (f == FO_FAULT_STATUS) {
         char msg[96];
         snprintf(msg, sizeof msg, "injected failure (request %ld)", n);
-        fo_reply_error(r, (unsigned)srv->fail_status, "server_error", msg);
-        if (srv->fail_status == 429 || srv->fail_status == 503) r->retry_after = srv->retry_after;
+        fo_reply_error(r, status, "server_error", msg);
+        if (status == 429 || status == 503) r->retry_after = srv->retry_after;
         return 1;
     }
-    if (every(srv->garbage_every, n)) {
+    if (f == FO_FAULT_GARBAGE) {
         reply_text(r, 200, "text/html", "<html>upstream hiccup</html>");
         return 1;
     }
+    if (f == FO_FAULT_RESET) {
+        st->reset = 1;
+        return 1;
+    }
+    if (f == FO_FAULT_STALL) *wait_ms += (double)srv->stall_ms;
     return 0;
 }
 
@@ -150,60 +168,86 @@ static int key_ok(const fo_server *srv, struct MHD_Connection *c)
 
 /* The reply for a request to a known endpoint with the right method. */
 static void serve(fo_server *srv, struct MHD_Connection *c, const endpoint *ep, long n,
-                  conn_state *st, fo_reply *r)
+                  conn_state *st, double *wait_ms)
 {
     int post = strcmp(ep->method, "POST") == 0;
+    fo_reply *r = &st->reply;
+    fo_fault after = FO_FAULT_NONE;
     if (!key_ok(srv, c))
         fo_reply_error(r, 401, "invalid_request_error", "Incorrect API key provided");
-    else if (post && inject_failure(srv, n, r))
+    else if (post && inject_failure(srv, n, st, &after, wait_ms))
         return;
     else if (st->too_large)
         fo_reply_error(r, 413, "invalid_request_error", "request body too large");
     else {
         ep->fn(srv, buf_str(&st->body), n, r);
-        if (post && every(srv->truncate_every, n)) {
+        if (post && (after == FO_FAULT_TRUNCATE || every(srv->truncate_every, n))) {
             r->status = 200;
             r->len /= 2;
         }
     }
 }
 
-/* Decide the reply for one complete request. */
+/* Decide the reply for one complete request; *wait_ms: how long it waits before going out. */
 static void route(fo_server *srv, struct MHD_Connection *c, const char *url, const char *method,
-                  conn_state *st, fo_reply *r)
+                  conn_state *st, double *wait_ms)
 {
     int post = strcmp(method, "POST") == 0;
     long n = post ? begin_post(srv, url, &st->body) : 0;
-    if (post && srv->delay_ms > 0) sleep_ms(srv->delay_ms);
+    *wait_ms = post ? (double)srv->delay_ms : 0;
     const endpoint *ep = find_endpoint(url);
     char msg[200];
     if (!ep) {
         snprintf(msg, sizeof msg, "no route for %.20s %.100s", method, url);
-        fo_reply_error(r, 404, "invalid_request_error", msg);
+        fo_reply_error(&st->reply, 404, "invalid_request_error", msg);
     } else if (strcmp(ep->method, method) != 0) {
         snprintf(msg, sizeof msg, "%.20s %s: method not allowed (use %s)", method, url, ep->method);
-        fo_reply_error(r, 405, "invalid_request_error", msg);
+        fo_reply_error(&st->reply, 405, "invalid_request_error", msg);
     } else {
-        serve(srv, c, ep, n, st, r);
+        serve(srv, c, ep, n, st, wait_ms);
     }
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *c, fo_reply *r)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(r->body);
-        return MHD_NO;
-    }
+    if (!resp) return MHD_NO; /* the body stays with the request state, freed on completion */
+    r->body = NULL;           /* owned by the response now */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
     if (r->retry_after >= 0) {
         char secs[32];
-        snprintf(secs, sizeof secs, "%ld", r->retry_after);
+        snprintf(secs, sizeof secs, "%g", r->retry_after);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
     }
     enum MHD_Result ret = MHD_queue_response(c, r->status, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+/* Close the connection with a TCP reset (SO_LINGER 0) and no reply. */
+static enum MHD_Result reset_connection(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci) {
+        struct linger lg = {1, 0};
+        setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    return MHD_NO;
+}
+
+static void park_suspend(void *p)
+{
+    MHD_suspend_connection(((conn_state *)p)->conn);
+}
+
+static void park_wake(void *p)
+{
+    MHD_resume_connection(((conn_state *)p)->conn);
+}
+
+static enum MHD_Result answer(struct MHD_Connection *c, conn_state *st)
+{
+    return st->reset ? reset_connection(c) : send_reply(c, &st->reply);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -213,7 +257,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     conn_state *st = *con_cls;
     if (!st) {
-        *con_cls = xcalloc(1, sizeof *st);
+        st = xcalloc(1, sizeof *st);
+        st->reply.retry_after = -1;
+        *con_cls = st;
         return MHD_YES;
     }
     if (*upload_size) {
@@ -222,9 +268,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
-    fo_reply r = {.retry_after = -1};
-    route(cls, c, url, method, st, &r);
-    return send_reply(c, &r);
+    if (st->parked) return answer(c, st); /* resumed by the timer */
+    double wait_ms;
+    route(cls, c, url, method, st, &wait_ms);
+    if (wait_ms > 0) {
+        st->parked = 1;
+        st->conn = c;
+        if (fo_park(st, fo_now_ms() + wait_ms, park_suspend, park_wake) == 0) return MHD_YES;
+    }
+    return answer(c, st);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -236,6 +288,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     conn_state *st = *con_cls;
     if (!st) return;
     buf_free(&st->body);
+    free(st->reply.body);
     free(st);
     *con_cls = NULL;
 }
@@ -249,13 +302,22 @@ void *fo_http_start(fo_server *srv, unsigned port, unsigned *bound_port, char *e
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+    if (fo_park_start() != 0) {
+        errf(err, errlen, "cannot start the timer thread");
+        return NULL;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
     struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, srv,
                                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                                            MHD_OPTION_THREAD_POOL_SIZE, srv->threads > 1 ? (unsigned)srv->threads : 0u,
+                                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)FO_CONN_MEMORY,
+                                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)FO_MAX_CONNECTIONS,
+                                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
                                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                                             MHD_OPTION_END);
     if (!d) {
+        fo_park_stop();
         errf(err, errlen, "cannot listen on 127.0.0.1:%u", port);
         return NULL;
     }
@@ -266,5 +328,6 @@ void *fo_http_start(fo_server *srv, unsigned port, unsigned *bound_port, char *e
 
 void fo_http_stop(void *daemon)
 {
+    fo_park_stop(); /* resume every parked connection: MHD must not stop with any suspended */
     if (daemon) MHD_stop_daemon(daemon);
 }

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,21 +16,24 @@
 
 typedef struct cli {
     long port, lifetime;
-    const char *port_file, *rules, *log;
+    const char *port_file, *rules, *log, *faults, *quirks;
 } cli;
 
 typedef struct option_def {
     const char *name;
     const char **str; /* string option, or */
-    long *num;        /* integer option in [min, max] */
+    long *num;        /* integer option in [min, max], or */
+    double *dbl;      /* decimal option in [min, max] */
     long min, max;
 } option_def;
 
 static const char usage_text[] =
     "usage: fake_openai [--port N] [--port-file F] [--model NAME] [--rules FILE] [--log FILE]\n"
     "                   [--fail-first N] [--fail-every K] [--fail-status S] [--garbage-every K]\n"
-    "                   [--truncate-every K] [--require-key KEY] [--delay-ms MS]\n"
-    "                   [--retry-after S] [--lifetime S]\n"
+    "                   [--truncate-every K] [--reset-every K] [--stall-every K] [--stall-ms MS]\n"
+    "                   [--faults SPEC] [--fault-seed N] [--require-key KEY] [--delay-ms MS]\n"
+    "                   [--retry-after S] [--max-context N] [--quirks LIST] [--threads N]\n"
+    "                   [--lifetime S]\n"
     "A deterministic OpenAI-compatible test server on 127.0.0.1; see tests/server/README.md.\n";
 
 /* ---- command line ---------------------------------------------------------------------- */
@@ -47,9 +51,23 @@ static int parse_long(const char *name, const char *text, long min, long max, lo
     return 0;
 }
 
+static int parse_double(const char *name, const char *text, long min, long max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (!*text || *end || errno || !(v >= (double)min && v <= (double)max)) {
+        fprintf(stderr, "fake_openai: --%s needs a number from %ld to %ld, got '%s'\n", name, min, max, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 static int apply_option(const option_def *o, const char *value)
 {
     if (o->num) return parse_long(o->name, value, o->min, o->max, o->num);
+    if (o->dbl) return parse_double(o->name, value, o->min, o->max, o->dbl);
     if (!*value) {
         fprintf(stderr, "fake_openai: --%s needs a non-empty value\n", o->name);
         return -1;
@@ -95,21 +113,29 @@ static int parse_args(int argc, char **argv, const option_def *defs)
 static int parse_cli(int argc, char **argv, cli *c, fo_server *s)
 {
     const option_def defs[] = {
-        {"port", NULL, &c->port, 0, 65535},
-        {"port-file", &c->port_file, NULL, 0, 0},
-        {"model", &s->model, NULL, 0, 0},
-        {"rules", &c->rules, NULL, 0, 0},
-        {"log", &c->log, NULL, 0, 0},
-        {"fail-first", NULL, &s->fail_first, 0, LONG_MAX},
-        {"fail-every", NULL, &s->fail_every, 0, LONG_MAX},
-        {"fail-status", NULL, &s->fail_status, 100, 599},
-        {"garbage-every", NULL, &s->garbage_every, 0, LONG_MAX},
-        {"truncate-every", NULL, &s->truncate_every, 0, LONG_MAX},
-        {"require-key", &s->require_key, NULL, 0, 0},
-        {"delay-ms", NULL, &s->delay_ms, 0, 600000},
-        {"retry-after", NULL, &s->retry_after, 0, 86400},
-        {"lifetime", NULL, &c->lifetime, 1, 86400 * 7},
-        {NULL, NULL, NULL, 0, 0},
+        {"port", NULL, &c->port, NULL, 0, 65535},
+        {"port-file", &c->port_file, NULL, NULL, 0, 0},
+        {"model", &s->model, NULL, NULL, 0, 0},
+        {"rules", &c->rules, NULL, NULL, 0, 0},
+        {"log", &c->log, NULL, NULL, 0, 0},
+        {"fail-first", NULL, &s->fail_first, NULL, 0, LONG_MAX},
+        {"fail-every", NULL, &s->fail_every, NULL, 0, LONG_MAX},
+        {"fail-status", NULL, &s->fail_status, NULL, 100, 599},
+        {"garbage-every", NULL, &s->garbage_every, NULL, 0, LONG_MAX},
+        {"truncate-every", NULL, &s->truncate_every, NULL, 0, LONG_MAX},
+        {"reset-every", NULL, &s->reset_every, NULL, 0, LONG_MAX},
+        {"stall-every", NULL, &s->stall_every, NULL, 0, LONG_MAX},
+        {"stall-ms", NULL, &s->stall_ms, NULL, 0, 600000},
+        {"faults", &c->faults, NULL, NULL, 0, 0},
+        {"fault-seed", NULL, &s->faults.seed, NULL, 0, LONG_MAX},
+        {"require-key", &s->require_key, NULL, NULL, 0, 0},
+        {"delay-ms", NULL, &s->delay_ms, NULL, 0, 600000},
+        {"retry-after", NULL, NULL, &s->retry_after, 0, 86400},
+        {"max-context", NULL, &s->max_context, NULL, 0, LONG_MAX},
+        {"quirks", &c->quirks, NULL, NULL, 0, 0},
+        {"threads", NULL, &s->threads, NULL, 1, 64},
+        {"lifetime", NULL, &c->lifetime, NULL, 1, 86400 * 7},
+        {NULL, NULL, NULL, NULL, 0, 0},
     };
     int rc = parse_args(argc, argv, defs);
     if (rc == 1) fputs(usage_text, stdout);
@@ -119,10 +145,15 @@ static int parse_cli(int argc, char **argv, cli *c, fo_server *s)
 
 /* ---- setup --------------------------------------------------------------------------- */
 
-/* Open the rules and log files named on the command line; -1 after printing why. */
+/* Parse --faults and --quirks, open the rules and log files; -1 after printing why. */
 static int open_files(const cli *c, fo_server *s)
 {
     char err[512];
+    if ((c->faults && fo_faults_parse(&s->faults, c->faults, err, sizeof err)) ||
+        (c->quirks && fo_quirks_parse(&s->quirks, c->quirks, err, sizeof err))) {
+        fprintf(stderr, "fake_openai: %s\n", err);
+        return -1;
+    }
     if (c->rules && fo_rules_load(&s->rules, c->rules, err, sizeof err)) {
         fprintf(stderr, "fake_openai: %s\n", err);
         return -1;
@@ -178,6 +209,16 @@ static void wait_for_stop(const sigset_t *stop, long lifetime)
     }
 }
 
+/* Allow as many open connections as the hard limit does (clients test thousands). */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static int serve(const cli *c, fo_server *s)
 {
     sigset_t stop;
@@ -186,6 +227,7 @@ static int serve(const cli *c, fo_server *s)
     sigaddset(&stop, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop, NULL); /* before any thread exists: all inherit it */
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
     char err[256];
     unsigned port = 0;
     void *daemon = fo_http_start(s, (unsigned)c->port, &port, err, sizeof err);
@@ -207,7 +249,8 @@ static int serve(const cli *c, fo_server *s)
 int main(int argc, char **argv)
 {
     cli c = {.port = 0, .lifetime = 600};
-    fo_server s = {.model = "fake-model", .fail_status = 500, .retry_after = -1};
+    fo_server s = {.model = "fake-model", .fail_status = 500, .retry_after = -1, .stall_ms = 30000,
+                   .threads = 2};
     atomic_init(&s.requests, 0);
     int rc = parse_cli(argc, argv, &c, &s);
     if (rc) return rc > 0 ? 0 : 2;

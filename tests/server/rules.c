@@ -44,9 +44,12 @@ static int parse_rule(const char *line, fo_rule *rule, char *err, size_t errlen)
         errf(err, errlen, "unknown field \"%s\" (expected suffix, text, reasoning)", bad);
         goto cleanup;
     }
-    if (take_string(obj, "suffix", &rule->suffix) != 1 || take_string(obj, "text", &rule->text) != 1 ||
+    rule->text_null = cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(obj, "text"));
+    if (rule->text_null) rule->text = xstrdup("");
+    if (take_string(obj, "suffix", &rule->suffix) != 1 ||
+        (!rule->text_null && take_string(obj, "text", &rule->text) != 1) ||
         take_string(obj, "reasoning", &rule->reasoning) < 0) {
-        errf(err, errlen, "\"suffix\" and \"text\" must be strings, \"reasoning\" a string if given");
+        errf(err, errlen, "\"suffix\" must be a string, \"text\" a string or null, \"reasoning\" a string if given");
         goto cleanup;
     }
     rc = 0;

@@ -109,17 +109,10 @@ static void attention(cpu_state *s, const float *kc, const float *vc, int n, int
         #pragma omp for schedule(dynamic, 1)
         for (int it = 0; it < items; it++) {
             const int b = it / c->n_heads, h = it % c->n_heads, len = pos + b + 1;
-            const float *q = s->q + (size_t)b * q_dim + h * hd;
-            float *out = s->att_out + (size_t)b * q_dim + h * hd;  /* (head_dim) */
             const int kvh = h / group;
-            for (int t = 0; t < len; t++)
-                att[t] = cpu_dot(q, kc + (size_t)t * kv_dim + kvh * hd, hd) * scale;
-            cpu_softmax(att, len);
-            memset(out, 0, (size_t)hd * sizeof(float));
-            for (int t = 0; t < len; t++) {
-                const float *v = vc + (size_t)t * kv_dim + kvh * hd;
-                for (int i = 0; i < hd; i++) out[i] += att[t] * v[i];
-            }
+            cpu_attention_head(s->q + (size_t)b * q_dim + h * hd, kc + kvh * hd, vc + kvh * hd,
+                               (size_t)kv_dim, len, hd, scale, att,
+                               s->att_out + (size_t)b * q_dim + h * hd);
         }
         free(att);
     }

@@ -122,9 +122,32 @@ static float dot_f16_portable(const uint16_t *w, const float *x, int n)
     return s;
 }
 
+static void axpy_portable(float *y, float a, const float *x, int n)
+{
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void attn_head_portable(const float *q, const float *k, const float *v, size_t stride,
+                               int len, int hd, float scale, float *att, float *out)
+{
+    float max = -INFINITY;
+    for (int t = 0; t < len; t++) {
+        att[t] = dot_f32_portable(q, k + (size_t)t * stride, hd) * scale;
+        max = fmaxf(max, att[t]);
+    }
+    double sum = 0;
+    for (int t = 0; t < len; t++) sum += att[t] = expf(att[t] - max);
+    const float inv = (float)(1.0 / sum);
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int t = 0; t < len; t++) axpy_portable(out, att[t] * inv, v + (size_t)t * stride, hd);
+}
+
 static const cpu_kernels portable = {
-    "portable", quantize_portable, dot_q4_0_portable, dot_q4_1_portable, dot_q5_0_portable,
-    dot_q5_1_portable, dot_q8_0_portable, dot_f32_portable, dot_f16_portable};
+    "portable", quantize_portable,
+    {dot_q4_0_portable, dot_q4_1_portable, dot_q5_0_portable, dot_q5_1_portable,
+     dot_q8_0_portable},
+    {NULL, NULL, NULL, NULL, NULL},
+    dot_f32_portable, dot_f16_portable, axpy_portable, attn_head_portable, 1 << 30};
 
 /* ---- dispatch ------------------------------------------------------------------------ */
 
@@ -155,21 +178,42 @@ void cpu_kernels_force_portable(int on)
     active = NULL;
 }
 
-static dot_q8a_fn dot_for(const cpu_kernels *k, gguf_dtype t)
+/* The table slot of weight type t, or -1 when t multiplies in float. */
+static int q8a_slot(gguf_dtype t)
 {
     switch (t) {
-    case GGUF_DT_Q4_0: return k->q4_0;
-    case GGUF_DT_Q4_1: return k->q4_1;
-    case GGUF_DT_Q5_0: return k->q5_0;
-    case GGUF_DT_Q5_1: return k->q5_1;
-    case GGUF_DT_Q8_0: return k->q8_0;
-    default: return NULL;
+    case GGUF_DT_Q4_0: return Q8A_Q4_0;
+    case GGUF_DT_Q4_1: return Q8A_Q4_1;
+    case GGUF_DT_Q5_0: return Q8A_Q5_0;
+    case GGUF_DT_Q5_1: return Q8A_Q5_1;
+    case GGUF_DT_Q8_0: return Q8A_Q8_0;
+    default: return -1;
     }
 }
 
 int cpu_type_uses_q8a(gguf_dtype t)
 {
-    return dot_for(&portable, t) != NULL;
+    return q8a_slot(t) >= 0;
+}
+
+float cpu_dot_f32(const float *a, const float *b, int n)
+{
+    return kernels()->dot_f32(a, b, n);
+}
+
+void cpu_axpy(float *y, float a, const float *x, int n)
+{
+    kernels()->axpy(y, a, x, n);
+}
+
+void cpu_attention_head(const float *q, const float *k, const float *v, size_t stride, int len,
+                        int hd, float scale, float *att, float *out)
+{
+    const cpu_kernels *kn = kernels();
+    if (kn->attn_head && hd <= kn->attn_hd_max && hd % 8 == 0)
+        kn->attn_head(q, k, v, stride, len, hd, scale, att, out);
+    else
+        attn_head_portable(q, k, v, stride, len, hd, scale, att, out);
 }
 
 void cpu_quantize_q8a(const float *x, block_q8a *out, int n)
@@ -179,8 +223,8 @@ void cpu_quantize_q8a(const float *x, block_q8a *out, int n)
 
 float cpu_dot_q8a(gguf_dtype t, const void *row, const block_q8a *x, int n)
 {
-    dot_q8a_fn f = dot_for(kernels(), t);
-    return f ? f(row, x, n / 32) : 0.0f;
+    int slot = q8a_slot(t);
+    return slot >= 0 ? kernels()->dot[slot](row, x, n / 32) : 0.0f;
 }
 
 /* ---- the driver ---------------------------------------------------------------------- */
@@ -193,7 +237,9 @@ static void matmul_q8a(const cpu_kernels *k, const gguf_tensor *w, const float *
     const int64_t rows = w->ne[1];
     const size_t rb = gguf_row_bytes(w->type, n);
     const char *base = w->data;
-    const dot_q8a_fn dot = dot_for(k, w->type);
+    const dot_q8a_fn dot = k->dot[q8a_slot(w->type)];
+    const dot4_q8a_fn dot4 = k->dot4[q8a_slot(w->type)];
+    const size_t stride = (size_t)nb;
     block_q8a *xq = xmalloc((size_t)n_tok * (size_t)nb * sizeof *xq);
     const int parallel = (int64_t)n * rows * n_tok >= PARALLEL_MIN_MACS;
     #pragma omp parallel if (parallel)
@@ -203,7 +249,13 @@ static void matmul_q8a(const cpu_kernels *k, const gguf_tensor *w, const float *
         #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
             const void *row = base + r * rb;
-            for (int t = 0; t < n_tok; t++) y[(size_t)t * rows + r] = dot(row, xq + (size_t)t * nb, nb);
+            int t = 0;
+            float out[4];
+            for (; dot4 && t + 4 <= n_tok; t += 4) {
+                dot4(row, xq + (size_t)t * stride, stride, nb, out);
+                for (int j = 0; j < 4; j++) y[(size_t)(t + j) * rows + r] = out[j];
+            }
+            for (; t < n_tok; t++) y[(size_t)t * rows + r] = dot(row, xq + (size_t)t * stride, nb);
         }
     }
     free(xq);
@@ -240,6 +292,6 @@ void cpu_matmul(const gguf_tensor *w, const float *x, int n_tok, float *y)
 {
     const cpu_kernels *k = kernels();
     if (n_tok <= 0) return;
-    if (dot_for(k, w->type)) matmul_q8a(k, w, x, n_tok, y);
+    if (q8a_slot(w->type) >= 0) matmul_q8a(k, w, x, n_tok, y);
     else matmul_float(k, w, x, n_tok, y);
 }

@@ -34,6 +34,16 @@ float cpu_dot_q8a(gguf_dtype t, const void *row, const block_q8a *x, int n);
 /* 1 when t multiplies through cpu_dot_q8a (quantized activations), else 0. */
 int cpu_type_uses_q8a(gguf_dtype t);
 
+/* Dot product of n floats and y += a x over n floats, with the kernels in use (attention). */
+float cpu_dot_f32(const float *a, const float *b, int n);
+void cpu_axpy(float *y, float a, const float *x, int n);
+
+/* One attention head: att[t] = softmax_t(scale * q . k_t) over t < len and
+   out = sum_t att[t] v_t, where k_t = k + t * stride and v_t = v + t * stride (hd floats
+   each); att is scratch of len floats. */
+void cpu_attention_head(const float *q, const float *k, const float *v, size_t stride, int len,
+                        int hd, float scale, float *att, float *out);
+
 /* Name of the kernels in use: "avx2" or "portable". */
 const char *cpu_kernels_name(void);
 /* Force the portable kernels (1), or go back to the default choice (0: the best the CPU

@@ -63,10 +63,12 @@ AVX2_FN static void quantize_avx2(const float *x, block_q8a *out, int n)
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int b = 0; b < n / 32; b++, x += 32) {
-        __m256 v[4], m;
-        for (int j = 0; j < 4; j++) v[j] = _mm256_loadu_ps(x + 8 * j);
-        m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
-                          _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+        __m256 v[4], a[4];
+        for (int j = 0; j < 4; j++) {
+            v[j] = _mm256_loadu_ps(x + 8 * j);
+            a[j] = _mm256_andnot_ps(sign, v[j]);                      /* |v| */
+        }
+        __m256 m = _mm256_max_ps(_mm256_max_ps(a[0], a[1]), _mm256_max_ps(a[2], a[3]));
         __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
         m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
         m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
@@ -75,13 +77,14 @@ AVX2_FN static void quantize_avx2(const float *x, block_q8a *out, int n)
         const __m256 mul = _mm256_set1_ps(id);
         __m256i q[4];
         for (int j = 0; j < 4; j++)
-            q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], mul),
-                                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            q[j] = _mm256_cvtps_epi32(_mm256_round_ps(
+                _mm256_mul_ps(v[j], mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
         __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
         __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
         s4 = _mm_hadd_epi32(s4, s4);
         s4 = _mm_hadd_epi32(s4, s4);
-        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]),
+                                       _mm256_packs_epi32(q[2], q[3]));
         _mm256_storeu_si256((__m256i *)out[b].qs, _mm256_permutevar8x32_epi32(p, order));
         out[b].d = half(_cvtss_sh(d, 0));
         out[b].s = half(_cvtss_sh(d * (float)_mm_cvtsi128_si32(s4), 0));
@@ -93,70 +96,80 @@ AVX2_FN static inline __m256i load32(const int8_t *p)
     return _mm256_loadu_si256((const __m256i *)p);
 }
 
-AVX2_FN static float dot_q4_0_avx2(const void *row, const block_q8a *x, int nb)
+/* Each weight type's block as 32 bytes (signed for the symmetric types, unsigned for those
+   with an offset) and its offset m (0 for the symmetric types). */
+AVX2_FN static inline __m256i bytes_q4_0(const block_q4_0 *w)
 {
-    const block_q4_0 *w = row;
-    __m256 acc = _mm256_setzero_ps();
-    for (int i = 0; i < nb; i++) {
-        __m256i q = _mm256_sub_epi8(nibbles(w[i].qs), _mm256_set1_epi8(8));
-        __m256 p = _mm256_cvtepi32_ps(dot_i8i8(q, load32(x[i].qs)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * x[i].d), p, acc);
-    }
-    return hsum_ps(acc);
+    return _mm256_sub_epi8(nibbles(w->qs), _mm256_set1_epi8(8));
 }
+AVX2_FN static inline __m256i bytes_q4_1(const block_q4_1 *w)
+{
+    return nibbles(w->qs);
+}
+AVX2_FN static inline __m256i bytes_q5_0(const block_q5_0 *w)
+{   /* a clear 5th bit makes the byte nibble - 16 (0xF0 | nibble), a set one the nibble */
+    return _mm256_or_si256(nibbles(w->qs),
+                           _mm256_andnot_si256(bits32(w->qh), _mm256_set1_epi8((char)0xF0)));
+}
+AVX2_FN static inline __m256i bytes_q5_1(const block_q5_1 *w)
+{
+    return _mm256_or_si256(nibbles(w->qs), _mm256_and_si256(bits32(w->qh), _mm256_set1_epi8(0x10)));
+}
+AVX2_FN static inline __m256i bytes_q8_0(const block_q8_0 *w)
+{
+    return load32(w->qs);
+}
+#define OFFSET_NONE(w) 0.0f
+#define OFFSET_M(w) half((w)->m)
 
-AVX2_FN static float dot_q4_1_avx2(const void *row, const block_q8a *x, int nb)
-{
-    const block_q4_1 *w = row;
-    __m256 acc = _mm256_setzero_ps();
-    float offs = 0;
-    for (int i = 0; i < nb; i++) {
-        __m256 p = _mm256_cvtepi32_ps(dot_u8i8(nibbles(w[i].qs), load32(x[i].qs)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * x[i].d), p, acc);
-        offs += half(w[i].m) * x[i].s;
+/* dot_T_avx2: one row with one token's blocks; dot4_T_avx2: one row with four tokens'
+   (x, x + stride, ...), decoding each weight block once. Per token both run the same
+   operations in the same order, so their results are identical. */
+#define DEFINE_DOTS(T, BLOCK, PRODUCT, OFFSET)                                              \
+    AVX2_FN static float dot_##T##_avx2(const void *row, const block_q8a *x, int nb)         \
+    {                                                                                        \
+        const BLOCK *w = row;                                                                \
+        __m256 acc = _mm256_setzero_ps();                                                    \
+        float offs = 0;                                                                      \
+        for (int i = 0; i < nb; i++) {                                                       \
+            __m256 p = _mm256_cvtepi32_ps(PRODUCT(bytes_##T(&w[i]), load32(x[i].qs)));       \
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * x[i].d), p, acc);           \
+            offs += OFFSET(&w[i]) * x[i].s;                                                  \
+        }                                                                                    \
+        return hsum_ps(acc) + offs;                                                          \
+    }                                                                                        \
+    AVX2_FN static void dot4_##T##_avx2(const void *row, const block_q8a *x, size_t stride, \
+                                        int nb, float *out)                                  \
+    {                                                                                        \
+        const BLOCK *w = row;                                                                \
+        const block_q8a *x0 = x, *x1 = x + stride, *x2 = x + 2 * stride, *x3 = x + 3 * stride; \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                          \
+        float o0 = 0, o1 = 0, o2 = 0, o3 = 0;                                                \
+        for (int i = 0; i < nb; i++) {                                                       \
+            const __m256i q = bytes_##T(&w[i]);                                              \
+            const float d = half(w[i].d), m = OFFSET(&w[i]);                                 \
+            DOT4_STEP(PRODUCT, a0, o0, x0)                                                   \
+            DOT4_STEP(PRODUCT, a1, o1, x1)                                                   \
+            DOT4_STEP(PRODUCT, a2, o2, x2)                                                   \
+            DOT4_STEP(PRODUCT, a3, o3, x3)                                                   \
+        }                                                                                    \
+        out[0] = hsum_ps(a0) + o0;                                                           \
+        out[1] = hsum_ps(a1) + o1;                                                           \
+        out[2] = hsum_ps(a2) + o2;                                                           \
+        out[3] = hsum_ps(a3) + o3;                                                           \
     }
-    return hsum_ps(acc) + offs;
-}
 
-AVX2_FN static float dot_q5_0_avx2(const void *row, const block_q8a *x, int nb)
-{
-    const block_q5_0 *w = row;
-    __m256 acc = _mm256_setzero_ps();
-    for (int i = 0; i < nb; i++) {
-        /* a clear 5th bit makes the byte nibble - 16 (0xF0 | nibble), a set one nibble */
-        __m256i hi = _mm256_andnot_si256(bits32(w[i].qh), _mm256_set1_epi8((char)0xF0));
-        __m256i q = _mm256_or_si256(nibbles(w[i].qs), hi);
-        __m256 p = _mm256_cvtepi32_ps(dot_i8i8(q, load32(x[i].qs)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * x[i].d), p, acc);
-    }
-    return hsum_ps(acc);
-}
+/* One token's share of a dot4 block: the same operations as the dot kernel's loop body. */
+#define DOT4_STEP(PRODUCT, acc, offs, xt)                                                    \
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d * xt[i].d),                                       \
+                          _mm256_cvtepi32_ps(PRODUCT(q, load32(xt[i].qs))), acc);            \
+    offs += m * xt[i].s;
 
-AVX2_FN static float dot_q5_1_avx2(const void *row, const block_q8a *x, int nb)
-{
-    const block_q5_1 *w = row;
-    __m256 acc = _mm256_setzero_ps();
-    float offs = 0;
-    for (int i = 0; i < nb; i++) {
-        __m256i hi = _mm256_and_si256(bits32(w[i].qh), _mm256_set1_epi8(0x10));
-        __m256i q = _mm256_or_si256(nibbles(w[i].qs), hi);
-        __m256 p = _mm256_cvtepi32_ps(dot_u8i8(q, load32(x[i].qs)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * x[i].d), p, acc);
-        offs += half(w[i].m) * x[i].s;
-    }
-    return hsum_ps(acc) + offs;
-}
-
-AVX2_FN static float dot_q8_0_avx2(const void *row, const block_q8a *x, int nb)
-{
-    const block_q8_0 *w = row;
-    __m256 acc = _mm256_setzero_ps();
-    for (int i = 0; i < nb; i++) {
-        __m256 p = _mm256_cvtepi32_ps(dot_i8i8(load32(w[i].qs), load32(x[i].qs)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * x[i].d), p, acc);
-    }
-    return hsum_ps(acc);
-}
+DEFINE_DOTS(q4_0, block_q4_0, dot_i8i8, OFFSET_NONE)
+DEFINE_DOTS(q4_1, block_q4_1, dot_u8i8, OFFSET_M)
+DEFINE_DOTS(q5_0, block_q5_0, dot_i8i8, OFFSET_NONE)
+DEFINE_DOTS(q5_1, block_q5_1, dot_u8i8, OFFSET_M)
+DEFINE_DOTS(q8_0, block_q8_0, dot_i8i8, OFFSET_NONE)
 
 AVX2_FN static float dot_f32_avx2(const float *a, const float *b, int n)
 {
@@ -187,9 +200,54 @@ AVX2_FN static float dot_f16_avx2(const uint16_t *w, const float *x, int n)
     return s;
 }
 
+AVX2_FN static void axpy_avx2(float *y, float a, const float *x, int n)
+{
+    const __m256 av = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i,
+                         _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+/* Attention for one head of hd <= 128 floats (hd % 8 == 0): q and the output accumulate
+   in registers; softmax normalisation is applied once at the end. */
+AVX2_FN static void attn_head_avx2(const float *q, const float *k, const float *v,
+                                   size_t stride, int len, int hd, float scale, float *att,
+                                   float *out)
+{
+    enum { MAXV = 16 };
+    const int nv = hd / 8;
+    __m256 qv[MAXV], acc[MAXV];
+    for (int j = 0; j < nv; j++) {
+        qv[j] = _mm256_loadu_ps(q + 8 * j);
+        acc[j] = _mm256_setzero_ps();
+    }
+    float max = -INFINITY;
+    for (int t = 0; t < len; t++) {
+        const float *kt = k + (size_t)t * stride;
+        __m256 s = _mm256_mul_ps(qv[0], _mm256_loadu_ps(kt));
+        for (int j = 1; j < nv; j++) s = _mm256_fmadd_ps(qv[j], _mm256_loadu_ps(kt + 8 * j), s);
+        att[t] = hsum_ps(s) * scale;
+        max = fmaxf(max, att[t]);
+    }
+    double sum = 0;
+    for (int t = 0; t < len; t++) sum += att[t] = expf(att[t] - max);
+    for (int t = 0; t < len; t++) {
+        const float *vt = v + (size_t)t * stride;
+        const __m256 p = _mm256_set1_ps(att[t]);
+        for (int j = 0; j < nv; j++)
+            acc[j] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vt + 8 * j), acc[j]);
+    }
+    const __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
+    for (int j = 0; j < nv; j++) _mm256_storeu_ps(out + 8 * j, _mm256_mul_ps(acc[j], inv));
+}
+
 static const cpu_kernels avx2 = {
-    "avx2", quantize_avx2, dot_q4_0_avx2, dot_q4_1_avx2, dot_q5_0_avx2, dot_q5_1_avx2,
-    dot_q8_0_avx2, dot_f32_avx2, dot_f16_avx2};
+    "avx2", quantize_avx2,
+    {dot_q4_0_avx2, dot_q4_1_avx2, dot_q5_0_avx2, dot_q5_1_avx2, dot_q8_0_avx2},
+    {dot4_q4_0_avx2, dot4_q4_1_avx2, dot4_q5_0_avx2, dot4_q5_1_avx2, dot4_q8_0_avx2},
+    dot_f32_avx2, dot_f16_avx2, axpy_avx2, attn_head_avx2, 128};
 
 const cpu_kernels *cpu_kernels_avx2(void)
 {

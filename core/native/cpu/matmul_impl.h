@@ -5,14 +5,29 @@
 
 #include "native/cpu/matmul.h"
 
+/* The weight types multiplied through quantized activations, as table slots. */
+enum { Q8A_Q4_0, Q8A_Q4_1, Q8A_Q5_0, Q8A_Q5_1, Q8A_Q8_0, Q8A_TYPES };
+
+/* One weight row (nb blocks of 32) with one token's quantized activations. */
 typedef float (*dot_q8a_fn)(const void *row, const block_q8a *x, int nb);
+/* The same row with four tokens' activations (x, x + stride, x + 2 stride, x + 3 stride)
+   into out[4]; each result identical to dot_q8a_fn's. */
+typedef void (*dot4_q8a_fn)(const void *row, const block_q8a *x, size_t stride, int nb,
+                            float *out);
 
 typedef struct cpu_kernels {
     const char *name;
     void (*quantize)(const float *x, block_q8a *out, int n);
-    dot_q8a_fn q4_0, q4_1, q5_0, q5_1, q8_0;     /* nb blocks of 32 */
+    dot_q8a_fn dot[Q8A_TYPES];
+    dot4_q8a_fn dot4[Q8A_TYPES];                  /* NULL: dot four times */
     float (*dot_f32)(const float *a, const float *b, int n);
     float (*dot_f16)(const uint16_t *w, const float *x, int n);
+    void (*axpy)(float *y, float a, const float *x, int n);     /* y += a x */
+    /* one query head against len cached positions (see cpu_attention_head); NULL when
+       the kernel has no version for head dimension hd */
+    void (*attn_head)(const float *q, const float *k, const float *v, size_t stride, int len,
+                      int hd, float scale, float *att, float *out);
+    int attn_hd_max;                                             /* largest hd attn_head takes */
 } cpu_kernels;
 
 /* The AVX2+FMA+F16C kernels, or NULL when this build or CPU has none. */

@@ -1,0 +1,314 @@
+/* transport.c — curl multi + epoll, one reusable easy handle per slot (see transport.h). */
+#include "transport.h"
+
+#include "openai_json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TRANSPORT_EVENTS 512 /* epoll events taken per wait */
+
+struct transport {
+    CURLM *multi;
+    int epfd;
+    xfer *slots;
+    int n_slots;
+    int *free_stack; /* indices of free slots */
+    int n_free;
+    struct curl_slist *headers;
+    double timer_due; /* when curl wants CURL_SOCKET_TIMEOUT; < 0: no timer */
+    transport_opts o;
+};
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- curl callbacks ----------------------------------------------------------------- */
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    xfer *x = userp;
+    size_t n = size * nmemb;
+    if (x->resp.len + n > TRANSPORT_MAX_RESPONSE) {
+        x->too_big = 1;
+        return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
+    }
+    buf_append(&x->resp, data, n);
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    xfer *x = userp;
+    size_t n = size * nmemb;
+    double s;
+    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) x->retry_after = -1; /* a new response */
+    else if ((data[0] == 'r' || data[0] == 'R') && oai_retry_after(data, n, &s)) x->retry_after = s;
+    return n;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: keep the epoll set in step with what curl waits for. */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    transport *t = userp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(t->epfd, EPOLL_CTL_DEL, s, NULL);
+        curl_multi_assign(t->multi, s, NULL);
+        return 0;
+    }
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.data.fd = s;
+    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(t->epfd, op, s, &ev) != 0)
+        epoll_ctl(t->epfd, op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev);
+    if (!socketp) curl_multi_assign(t->multi, s, t); /* any non-NULL marks "registered" */
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: remember when curl wants to be told that time passed. */
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    transport *t = userp;
+    t->timer_due = timeout_ms < 0 ? -1 : mono_s() + (double)timeout_ms / 1000.0;
+    return 0;
+}
+
+/* ---- setup --------------------------------------------------------------------------- */
+
+/* Request headers; the Authorization line is built in a buffer that is wiped afterwards. */
+static struct curl_slist *make_headers(const char *api_key)
+{
+    struct curl_slist *h = NULL, *tmp;
+    const char *fixed[] = {"Content-Type: application/json", "Accept: application/json", "Expect:"};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        if (!(tmp = curl_slist_append(h, fixed[i]))) goto fail;
+        h = tmp;
+    }
+    if (api_key) {
+        buf line = {0};
+        buf_printf(&line, "Authorization: Bearer %s", api_key);
+        tmp = curl_slist_append(h, line.data);
+        memset(line.data, 0, line.len);
+        buf_free(&line);
+        if (!tmp) goto fail;
+        h = tmp;
+    }
+    return h;
+fail:
+    curl_slist_free_all(h);
+    return NULL;
+}
+
+/* Create slot x's easy handle with every option that does not change per transfer. */
+static int slot_init(transport *t, xfer *x)
+{
+    CURL *e = x->easy = curl_easy_init();
+    if (!e) return -1;
+    CURLcode c = curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    if (!c) c = curl_easy_setopt(e, CURLOPT_POST, 1L);
+    if (!c) c = curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    if (!c) c = curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    if (!c) c = curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    if (!c) c = curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    if (!c) c = curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    if (!c) c = curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    if (!c) c = curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    if (!c) c = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(t->o.timeout_s * 1000));
+    if (!c) c = curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(t->o.connect_timeout_s * 1000));
+    if (!c) c = curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (!c) c = curl_easy_setopt(e, CURLOPT_USERAGENT, t->o.user_agent);
+    if (!c) curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* optional: gzip when built in */
+    return c == CURLE_OK ? 0 : -1;
+}
+
+/* Thousands of connections need thousands of descriptors: raise the soft limit if needed. */
+static void ensure_fd_limit(int slots)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)slots + 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) return;
+    rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+static int multi_setup(transport *t)
+{
+    CURLMcode mc = curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    if (!mc) mc = curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, t);
+    if (!mc) mc = curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    if (!mc) mc = curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, t);
+    if (!mc) mc = curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, (long)t->n_slots + 16);
+    return mc == CURLM_OK ? 0 : -1;
+}
+
+transport *transport_new(const transport_opts *o, char *err, size_t errlen)
+{
+    transport *t = xcalloc(1, sizeof *t);
+    t->o = *o;
+    t->n_slots = o->slots > 0 ? o->slots : 1;
+    t->timer_due = -1;
+    ensure_fd_limit(t->n_slots);
+    t->epfd = epoll_create1(EPOLL_CLOEXEC);
+    t->multi = curl_multi_init();
+    t->headers = make_headers(o->api_key);
+    t->slots = xcalloc((size_t)t->n_slots, sizeof *t->slots);
+    t->free_stack = xmalloc((size_t)t->n_slots * sizeof *t->free_stack);
+    int ok = t->epfd >= 0 && t->multi && t->headers && multi_setup(t) == 0;
+    for (int i = 0; ok && i < t->n_slots; i++) ok = slot_init(t, &t->slots[i]) == 0;
+    for (int i = t->n_slots - 1; i >= 0; i--) t->free_stack[t->n_free++] = i;
+    if (!ok) {
+        errf(err, errlen, "cannot set up libcurl (%s)", t->epfd < 0 ? strerror(errno) : "out of memory");
+        transport_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void transport_free(transport *t)
+{
+    if (!t) return;
+    for (int i = 0; i < t->n_slots; i++) {
+        xfer *x = &t->slots[i];
+        if (x->easy && x->busy && t->multi) curl_multi_remove_handle(t->multi, x->easy);
+        if (x->easy) curl_easy_cleanup(x->easy);
+        buf_free(&x->body);
+        buf_free(&x->resp);
+    }
+    if (t->multi) curl_multi_cleanup(t->multi);
+    if (t->epfd >= 0) close(t->epfd);
+    curl_slist_free_all(t->headers);
+    free(t->slots);
+    free(t->free_stack);
+    free(t);
+}
+
+/* ---- transfers ----------------------------------------------------------------------- */
+
+xfer *transport_acquire(transport *t)
+{
+    if (t->n_free == 0) return NULL;
+    xfer *x = &t->slots[t->free_stack[--t->n_free]];
+    x->busy = 1;
+    buf_clear(&x->body);
+    return x;
+}
+
+static void slot_free(transport *t, xfer *x)
+{
+    x->busy = 0;
+    x->owner = NULL;
+    t->free_stack[t->n_free++] = (int)(x - t->slots);
+}
+
+int transport_start(transport *t, xfer *x, const char *url, char *err, size_t errlen)
+{
+    buf_clear(&x->resp);
+    x->retry_after = -1;
+    x->too_big = 0;
+    x->errbuf[0] = '\0';
+    x->started = mono_s();
+    CURLcode c = curl_easy_setopt(x->easy, CURLOPT_URL, url);
+    if (!c) c = curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body.len);
+    if (!c) c = curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, buf_str(&x->body));
+    CURLMcode mc = c ? CURLM_OK : curl_multi_add_handle(t->multi, x->easy);
+    if (c || mc) {
+        errf(err, errlen, "cannot start a transfer to %s: %s", url,
+             c ? curl_easy_strerror(c) : curl_multi_strerror(mc));
+        slot_free(t, x);
+        return -1;
+    }
+    return 0;
+}
+
+/* Tell curl about one socket's readiness (or, for CURL_SOCKET_TIMEOUT, that time passed). */
+static int act(transport *t, curl_socket_t s, int flags, char *err, size_t errlen)
+{
+    int running;
+    CURLMcode mc = curl_multi_socket_action(t->multi, s, flags, &running);
+    if (mc != CURLM_OK && mc != CURLM_BAD_SOCKET)
+        return errf(err, errlen, "libcurl multi interface failed: %s", curl_multi_strerror(mc));
+    return 0;
+}
+
+static int timer_due(transport *t)
+{
+    if (t->timer_due < 0 || t->timer_due > mono_s()) return 0;
+    t->timer_due = -1;
+    return 1;
+}
+
+int transport_wait(transport *t, int max_ms, char *err, size_t errlen)
+{
+    if (timer_due(t)) return act(t, CURL_SOCKET_TIMEOUT, 0, err, errlen);
+    int ms = max_ms;
+    if (t->timer_due >= 0) {
+        double left = ceil((t->timer_due - mono_s()) * 1000.0);
+        if (left < ms) ms = left > 0 ? (int)left : 0;
+    }
+    struct epoll_event ev[TRANSPORT_EVENTS];
+    int n = epoll_wait(t->epfd, ev, TRANSPORT_EVENTS, ms);
+    if (n < 0 && errno != EINTR) return errf(err, errlen, "epoll_wait failed: %s", strerror(errno));
+    for (int i = 0; i < n; i++) {
+        int flags = ((ev[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+                    ((ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                    ((ev[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+        if (act(t, ev[i].data.fd, flags, err, errlen) != 0) return -1;
+    }
+    if (timer_due(t)) return act(t, CURL_SOCKET_TIMEOUT, 0, err, errlen);
+    return 0;
+}
+
+xfer *transport_done(transport *t, CURLcode *result)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(t->multi, &left))) {
+        if (m->msg != CURLMSG_DONE) continue;
+        char *priv = NULL;
+        if (curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv) != CURLE_OK || !priv) continue;
+        xfer *x = (xfer *)priv;
+        if (!x->busy) continue;
+        *result = m->data.result;
+        return x;
+    }
+    return NULL;
+}
+
+void transport_release(transport *t, xfer *x)
+{
+    if (!x->busy) return;
+    curl_multi_remove_handle(t->multi, x->easy); /* CURLM_OK, or the handle was not added */
+    slot_free(t, x);
+}
+
+long transport_status(const xfer *x)
+{
+    long status = 0;
+    if (curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK) return 0;
+    return status;
+}
+
+int transport_busy(const transport *t)
+{
+    return t->n_slots - t->n_free;
+}
+
+xfer *transport_slots(transport *t, int *n)
+{
+    *n = t->n_slots;
+    return t->slots;
+}
