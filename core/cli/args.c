@@ -78,6 +78,9 @@ static const flag_spec flag_table[] = {
      "bootstrap iterations for standard errors that need them (default 100000; 0 skips)"},
     {"allow_failures", {"--allow-failures", NULL}, FLAG_BOOL, "run", NULL,
      "exit 0 even when some requests failed (their documents are left out of the scores)"},
+    {"confirm_run_unsafe_code", {"--confirm-run-unsafe-code", "--confirm_run_unsafe_code", NULL}, FLAG_BOOL,
+     "run", NULL, "allow tasks that execute model-written code (HumanEval, MBPP) in the sandbox\n"
+     "(docs/security.md says what isolation is in effect); HF_ALLOW_CODE_EVAL=1 also works"},
     {"help", {"--help", "-h", NULL}, FLAG_BOOL, "run list show exec cache", NULL, "show this help"},
 };
 

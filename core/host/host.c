@@ -72,6 +72,7 @@ static const luaL_Reg host_preload[] = {
     {"evallua.report", luaopen_evallua_report},
     {"evallua.parallel", luaopen_evallua_parallel},
     {"evallua.metrics", luaopen_evallua_metrics},
+    {"evallua.sandbox", luaopen_evallua_sandbox},
     {NULL, NULL},
 };
 

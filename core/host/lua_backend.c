@@ -2,17 +2,28 @@
  *
  *   local b = backend.open{kind="openai-completions", base_url=..., model=..., api_key=...,
  *                          concurrency=32, max_retries=5, retry_base=0.5, timeout=300,
+ *                          rpm=nil, tpm=nil, batch_size=1,
  *                          progress=true, label="gsm8k",
  *                          cache_path=nil, no_cache=false}
- *   local resps, fatal, interrupted = b:run(requests) -- one response per request, same order
+ *   local resps, fatal, interrupted = b:run(requests [, {tasks = {"gsm8k", ...},
+ *                                                         task_ends = {1319, ...}}])
+ *       -- one response per request, same order; task k's requests end at task_ends[k]
+ *       -- (requests come task by task), for the per-task progress display
  *   b:kinds() -> {loglikelihood=true, ...};  b:name();  b:stats();  b:cache_path()
+ *
+ * base_url may list several servers separated by '|' or whitespace (http/openai.h).
+ * A response is {ok=, text= | logprob=, is_greedy=, truncated= (generate cut at max_tokens),
+ * reasoning=, error=, prompt_tokens=, completion_tokens=, attempts= (only when more than 1)}.
  *
  * The response cache (cache/cache.h) is on unless no_cache: at cache_path, else at
  * cache_default_path(). An explicit cache_path that cannot be opened is an error; the
  * default location failing only warns and runs without a cache.
  *
- * Requests are converted to C structs in one pass, the backend runs with no Lua involved,
- * and the responses are converted back in one pass. */
+ * Requests are converted to C structs in one pass — the C requests borrow the Lua strings
+ * (the requests table, held on the stack, keeps them alive, and no Lua runs meanwhile), and
+ * consecutive requests with equal until lists share one array — the backend runs with no Lua
+ * involved, and the responses are converted back in one pass, each C response freed as soon
+ * as its table is made. */
 #include "cache/cache_backend.h"
 #include "http/openai.h"
 #include "native/backend_native.h"
@@ -31,6 +42,9 @@
 typedef struct lua_backend {
     backend *b;
     backend *native; /* the native backend inside b (b may be the cache around it), or NULL */
+    backend *http;   /* the OpenAI backend inside b, or NULL; not owned */
+    int progress;    /* HTTP: show per-task progress during b:run (made per run) */
+    char *label;     /* HTTP: the progress label when b:run names no tasks */
 } lua_backend;
 
 static lua_backend *check_backend(lua_State *L)
@@ -95,10 +109,10 @@ static backend *open_openai(lua_State *L, const char *kind, char *err, size_t er
     cfg.max_retries = (int)opt_number(L, 1, "max_retries", 5);
     cfg.retry_base_s = opt_number(L, 1, "retry_base", 0.5);
     cfg.timeout_s = opt_number(L, 1, "timeout", 300);
-    lua_getfield(L, 1, "progress");
-    cfg.progress = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return openai_backend_new(&cfg, err, errlen);
+    cfg.rpm = opt_number(L, 1, "rpm", 0);
+    cfg.tpm = opt_number(L, 1, "tpm", 0);
+    cfg.batch_size = (int)opt_number(L, 1, "batch_size", 1);
+    return openai_backend_new(&cfg, err, errlen); /* progress: lua_backend makes one per run */
 }
 
 /* The in-process GGUF backend from the spec table at index 1. */
@@ -132,11 +146,16 @@ static int backend_open(lua_State *L)
         return luaL_error(L, "unknown backend kind '%s'", kind);
     char err[512] = "";
     lua_backend *lb = lua_newuserdatauv(L, sizeof *lb, 0);
-    lb->b = NULL;
+    memset(lb, 0, sizeof *lb);
     luaL_setmetatable(L, BACKEND_MT);
-    lb->native = NULL;
     lb->b = native ? open_native(L, err, sizeof err) : open_openai(L, kind, err, sizeof err);
     if (native) lb->native = lb->b;
+    else lb->http = lb->b;
+    lua_getfield(L, 1, "progress");
+    lb->progress = !native && lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    const char *label = opt_string(L, 1, "label");
+    lb->label = label ? xstrdup(label) : NULL;
     if (!lb->b) {
         lua_pushstring(L, err); /* a configuration message: no Lua position in front of it */
         return lua_error(L);
@@ -154,37 +173,64 @@ static req_kind parse_kind(lua_State *L, const char *s, lua_Integer i)
     return REQ_GENERATE;
 }
 
-static char *field_strdup(lua_State *L, int t, const char *key)
+/* Strings the C requests own (copies of until entries that were not strings). */
+typedef struct owned_strings {
+    char **items;
+    size_t n, cap;
+} owned_strings;
+
+static char *own(owned_strings *o, char *s)
 {
-    lua_getfield(L, t, key);
-    char *s = NULL;
-    if (lua_type(L, -1) == LUA_TSTRING) {
-        size_t n;
-        const char *p = lua_tolstring(L, -1, &n);
-        s = xstrndup(p, n);
+    if (o->n == o->cap) {
+        o->cap = o->cap ? 2 * o->cap : 16;
+        o->items = xrealloc(o->items, o->cap * sizeof *o->items);
     }
+    return o->items[o->n++] = s;
+}
+
+static char empty_string[] = "";
+
+/* t[key] when it is a string, borrowed (alive while t is), else NULL. */
+static char *field_borrow(lua_State *L, int t, const char *key)
+{
+    char *s = NULL;
+    if (lua_getfield(L, t, key) == LUA_TSTRING) s = (char *)lua_tostring(L, -1);
     lua_pop(L, 1);
     return s;
 }
 
-static void read_until(lua_State *L, int t, gen_args *g)
+/* The until list at the stack top into g: borrowed strings, in an array shared with the
+   previous request when the lists are equal. */
+static void read_until_list(lua_State *L, gen_args *g, const gen_args *prev, owned_strings *o)
 {
-    lua_getfield(L, t, "until");
-    if (lua_istable(L, -1)) {
-        size_t n = (size_t)lua_rawlen(L, -1);
-        g->until = xcalloc(n ? n : 1, sizeof *g->until);
-        for (size_t k = 0; k < n; k++) {
-            lua_rawgeti(L, -1, (lua_Integer)k + 1);
-            const char *s = lua_tostring(L, -1);
-            if (s) g->until[g->n_until++] = xstrdup(s);
-            lua_pop(L, 1);
-        }
+    size_t n = (size_t)lua_rawlen(L, -1), k;
+    char **list = xcalloc(n ? n : 1, sizeof *list);
+    size_t count = 0;
+    for (k = 0; k < n; k++) {
+        int type = lua_rawgeti(L, -1, (lua_Integer)k + 1);
+        if (type == LUA_TSTRING) list[count++] = (char *)lua_tostring(L, -1);
+        else if (lua_tostring(L, -1)) list[count++] = own(o, xstrdup(lua_tostring(L, -1)));
+        lua_pop(L, 1);
     }
+    int same = prev && prev->until && prev->n_until == count;
+    for (k = 0; same && k < count; k++) same = strcmp(prev->until[k], list[k]) == 0;
+    if (same) {
+        free(list);
+        list = prev->until;
+    }
+    g->until = list;
+    g->n_until = count;
+}
+
+static void read_until(lua_State *L, int t, gen_args *g, const gen_args *prev, owned_strings *o)
+{
+    if (lua_getfield(L, t, "until") == LUA_TTABLE) read_until_list(L, g, prev, o);
     lua_pop(L, 1);
 }
 
-/* Fill one C request from the Lua table at the stack top. */
-static void read_request(lua_State *L, lua_Integer i, eval_request *r)
+/* Fill one C request from the Lua table at the stack top (prev: the request before it). */
+static void read_request(lua_State *L, lua_Integer i, eval_request *r, const eval_request *prev,
+                         owned_strings *o)
 {
     int t = lua_gettop(L);
     if (!lua_istable(L, t)) luaL_error(L, "request %d is not a table", (int)i);
@@ -193,16 +239,18 @@ static void read_request(lua_State *L, lua_Integer i, eval_request *r)
     if (!kind) luaL_error(L, "request %d has no 'kind'", (int)i);
     r->kind = parse_kind(L, kind, i);
     lua_pop(L, 1);
-    r->context = field_strdup(L, t, "context");
-    if (!r->context) r->context = xstrdup("");
-    r->continuation = field_strdup(L, t, "continuation");
-    if (r->kind == REQ_LOGLIKELIHOOD && !r->continuation) r->continuation = xstrdup("");
+    r->context = field_borrow(L, t, "context");
+    if (!r->context) r->context = empty_string;
+    r->continuation = field_borrow(L, t, "continuation");
+    if (r->kind == REQ_LOGLIKELIHOOD && !r->continuation) r->continuation = empty_string;
     lua_getfield(L, t, "messages");
     if (lua_istable(L, -1)) {
         buf out = {0};
         char err[256];
-        if (json_lua_encode(L, lua_gettop(L), &out, 0, err, sizeof err) != 0)
+        if (json_lua_encode(L, lua_gettop(L), &out, 0, err, sizeof err) != 0) {
+            buf_free(&out);
             luaL_error(L, "request %d: messages: %s", (int)i, err);
+        }
         r->messages_json = buf_steal(&out);
     }
     lua_pop(L, 1);
@@ -211,75 +259,134 @@ static void read_request(lua_State *L, lua_Integer i, eval_request *r)
     r->gen.top_p = opt_number(L, t, "top_p", -1.0);
     r->gen.seed = (int64_t)opt_number(L, t, "seed", -1.0);
     r->repeat = (int)opt_number(L, t, "repeat", 0);
-    read_until(L, t, &r->gen);
+    read_until(L, t, &r->gen, prev ? &prev->gen : NULL, o);
 }
 
-static void push_response(lua_State *L, const eval_response *r)
+static void set_int(lua_State *L, const char *key, lua_Integer v)
 {
-    lua_createtable(L, 0, 8);
-    lua_pushboolean(L, r->status == RESP_OK);
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, key);
+}
+
+static void set_string(lua_State *L, const char *key, const char *v)
+{
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, key);
+}
+
+/* The Lua table of response r to request q (fields as in the header comment). */
+static void push_response(lua_State *L, const eval_request *q, const eval_response *r)
+{
+    int ok = r->status == RESP_OK, gen = q->kind == REQ_GENERATE;
+    int fields = 3 + (ok ? (gen ? (r->text != NULL) + (r->truncated != 0) : 2) : 1) +
+                 (r->reasoning != NULL) + (r->attempts > 1);
+    lua_createtable(L, 0, fields);
+    lua_pushboolean(L, ok);
     lua_setfield(L, -2, "ok");
-    if (r->status == RESP_OK) {
+    if (ok && !gen) {
         lua_pushnumber(L, r->logprob);
         lua_setfield(L, -2, "logprob");
         lua_pushboolean(L, r->is_greedy);
         lua_setfield(L, -2, "is_greedy");
     }
-    if (r->text) {
-        lua_pushstring(L, r->text);
-        lua_setfield(L, -2, "text");
+    if (ok && gen && r->truncated) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "truncated");
     }
-    if (r->reasoning) {
-        lua_pushstring(L, r->reasoning);
-        lua_setfield(L, -2, "reasoning");
-    }
-    if (r->error || r->status != RESP_OK) {
-        lua_pushstring(L, r->error ? r->error : "no response");
-        lua_setfield(L, -2, "error");
-    }
-    lua_pushinteger(L, r->prompt_tokens);
-    lua_setfield(L, -2, "prompt_tokens");
-    lua_pushinteger(L, r->completion_tokens);
-    lua_setfield(L, -2, "completion_tokens");
-    lua_pushinteger(L, r->attempts);
-    lua_setfield(L, -2, "attempts");
+    if (r->text) set_string(L, "text", r->text);
+    if (r->reasoning) set_string(L, "reasoning", r->reasoning);
+    if (r->error || !ok) set_string(L, "error", r->error ? r->error : "no response");
+    set_int(L, "prompt_tokens", r->prompt_tokens);
+    set_int(L, "completion_tokens", r->completion_tokens);
+    if (r->attempts > 1) set_int(L, "attempts", r->attempts);
 }
 
-/* Free what a partially built request array owns (used on the error path too). */
-static void free_requests(eval_request *reqs, eval_response *resps, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        request_free(&reqs[i]);
-        response_free(&resps[i]);
-    }
-    free(reqs);
-    free(resps);
-}
-
-/* Protected part of b:run, so a bad request table cannot leak the C arrays. */
+/* The protected part of b:run: the C arrays of one call. */
 typedef struct run_ctx {
     eval_request *reqs;
     eval_response *resps;
     size_t n;
+    owned_strings owned;
 } run_ctx;
+
+/* Free what the C arrays own: messages, until arrays (once per shared run of them), copies. */
+static void free_requests(run_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->n; i++) {
+        eval_request *r = &ctx->reqs[i];
+        free(r->messages_json);
+        if (r->gen.until && (i == 0 || ctx->reqs[i - 1].gen.until != r->gen.until)) free(r->gen.until);
+        response_free(&ctx->resps[i]);
+    }
+    for (size_t k = 0; k < ctx->owned.n; k++) free(ctx->owned.items[k]);
+    free(ctx->owned.items);
+    free(ctx->reqs);
+    free(ctx->resps);
+}
 
 static int read_requests_protected(lua_State *L)
 {
     run_ctx *ctx = lua_touserdata(L, 1);
     for (size_t i = 0; i < ctx->n; i++) {
         lua_rawgeti(L, 2, (lua_Integer)i + 1);
-        read_request(L, (lua_Integer)i + 1, &ctx->reqs[i]);
+        read_request(L, (lua_Integer)i + 1, &ctx->reqs[i], i ? &ctx->reqs[i - 1] : NULL, &ctx->owned);
         lua_settop(L, 2);
     }
     return 0;
 }
 
-/* b:run(requests) -> responses, fatal_message|nil, interrupted (Ctrl-C stopped the run) */
+/* Each request's task from opts.task_ends (arg 3): task k (0-based) ends at task_ends[k+1]. */
+static void assign_tasks(lua_State *L, run_ctx *ctx)
+{
+    if (!lua_istable(L, 3)) return;
+    if (lua_getfield(L, 3, "task_ends") == LUA_TTABLE) {
+        size_t n_tasks = (size_t)lua_rawlen(L, -1), i = 0;
+        for (size_t k = 0; k < n_tasks; k++) {
+            lua_rawgeti(L, -1, (lua_Integer)k + 1);
+            lua_Integer end = lua_tointeger(L, -1);
+            lua_pop(L, 1);
+            for (; i < ctx->n && (lua_Integer)i < end; i++) ctx->reqs[i].task = (int)k;
+        }
+    }
+    lua_pop(L, 1);
+}
+
+/* A progress meter for this run: one task per name in opts.tasks (arg 3), else one task
+   with the backend's label; each task's total counted from the requests' task indices. */
+static progress *open_progress(lua_State *L, const lua_backend *lb, const run_ctx *ctx)
+{
+    if (!lb->progress || ctx->n == 0) return NULL;
+    size_t n_tasks = 0;
+    if (lua_istable(L, 3)) lua_getfield(L, 3, "tasks"); /* the names (or nil) at index 4 */
+    else lua_pushnil(L);
+    if (lua_istable(L, 4)) n_tasks = (size_t)lua_rawlen(L, 4);
+    size_t *totals = xcalloc(n_tasks ? n_tasks : 1, sizeof *totals);
+    for (size_t i = 0; i < ctx->n; i++) {
+        size_t t = (size_t)ctx->reqs[i].task;
+        totals[t < n_tasks ? t : 0]++;
+    }
+    progress *p = progress_open(stderr);
+    for (size_t k = 0; k < (n_tasks ? n_tasks : 1); k++) {
+        const char *name = lb->label ? lb->label : lb->b->vt->name;
+        if (n_tasks) lua_rawgeti(L, 4, (lua_Integer)k + 1);
+        if (n_tasks && lua_tostring(L, -1)) name = lua_tostring(L, -1);
+        progress_add_task(p, name, totals[k]);
+        if (n_tasks) lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    free(totals);
+    return p;
+}
+
+/* b:run(requests [, opts]) -> responses, fatal_message|nil, interrupted (Ctrl-C stopped it) */
 static int backend_run(lua_State *L)
 {
     lua_backend *lb = check_backend(L);
     luaL_checktype(L, 2, LUA_TTABLE);
+    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 3);
     run_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
     ctx.n = (size_t)lua_rawlen(L, 2);
     ctx.reqs = xcalloc(ctx.n ? ctx.n : 1, sizeof *ctx.reqs);
     ctx.resps = xcalloc(ctx.n ? ctx.n : 1, sizeof *ctx.resps);
@@ -287,17 +394,25 @@ static int backend_run(lua_State *L)
     lua_pushlightuserdata(L, &ctx);
     lua_pushvalue(L, 2);
     if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-        free_requests(ctx.reqs, ctx.resps, ctx.n);
+        free_requests(&ctx);
         return lua_error(L);
     }
+    assign_tasks(L, &ctx);
+    progress *p = open_progress(L, lb, &ctx);
+    openai_backend_set_progress(lb->http, p);
     char err[1024] = "";
     int rc = lb->b->vt->run(lb->b, ctx.reqs, ctx.resps, ctx.n, err, sizeof err);
+    openai_backend_set_progress(lb->http, NULL);
+    progress_settle(p); /* what the backend never saw came from the cache */
+    progress_finish(p);
+    progress_free(p);
     lua_createtable(L, (int)ctx.n, 0);
     for (size_t i = 0; i < ctx.n; i++) {
-        push_response(L, &ctx.resps[i]);
+        push_response(L, &ctx.reqs[i], &ctx.resps[i]);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
+        response_free(&ctx.resps[i]); /* the Lua table has its own copies now */
     }
-    free_requests(ctx.reqs, ctx.resps, ctx.n);
+    free_requests(&ctx);
     if (rc != 0) lua_pushstring(L, err[0] ? err : "the backend stopped the run");
     else lua_pushnil(L);
     lua_pushboolean(L, backend_interrupted != 0);
@@ -335,25 +450,47 @@ static int backend_cache_path(lua_State *L)
     return 1;
 }
 
-/* b:stats() -> table of the backend's counters */
+/* The HTTP counters of b:stats(): attempts, batching, 429s, and one entry per endpoint. */
+static void push_http_stats(lua_State *L, const backend *http)
+{
+    const openai_counters *c = openai_backend_counters(http);
+    if (!c) return;
+    set_int(L, "http_requests", c->http_requests);
+    set_int(L, "batched", c->batched);
+    set_int(L, "throttled", c->throttled);
+    set_int(L, "batch_splits", c->splits);
+    openai_endpoint_stats eps[64];
+    size_t n = openai_backend_endpoints(http, eps, 64);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n && i < 64; i++) {
+        lua_createtable(L, 0, 5);
+        set_string(L, "url", eps[i].url);
+        set_int(L, "requests", eps[i].requests);
+        set_int(L, "failures", eps[i].failures);
+        set_int(L, "throttled", eps[i].throttled);
+        lua_pushnumber(L, eps[i].mean_latency_s * 1000.0);
+        lua_setfield(L, -2, "mean_latency_ms");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "endpoints");
+}
+
+/* b:stats() -> table of the backend's counters (endpoints = {{url=, requests=, failures=,
+   throttled=, mean_latency_ms=}, ...} for an HTTP backend) */
 static int backend_stats_get(lua_State *L)
 {
-    const backend_stats *s = &check_backend(L)->b->stats;
-    lua_createtable(L, 0, 7);
-    lua_pushinteger(L, s->requests);
-    lua_setfield(L, -2, "requests");
-    lua_pushinteger(L, s->cached);
-    lua_setfield(L, -2, "cached");
-    lua_pushinteger(L, s->failed);
-    lua_setfield(L, -2, "failed");
-    lua_pushinteger(L, s->retries);
-    lua_setfield(L, -2, "retries");
-    lua_pushinteger(L, s->prompt_tokens);
-    lua_setfield(L, -2, "prompt_tokens");
-    lua_pushinteger(L, s->completion_tokens);
-    lua_setfield(L, -2, "completion_tokens");
+    lua_backend *lb = check_backend(L);
+    const backend_stats *s = &lb->b->stats;
+    lua_createtable(L, 0, 12);
+    set_int(L, "requests", s->requests);
+    set_int(L, "cached", s->cached);
+    set_int(L, "failed", s->failed);
+    set_int(L, "retries", s->retries);
+    set_int(L, "prompt_tokens", s->prompt_tokens);
+    set_int(L, "completion_tokens", s->completion_tokens);
     lua_pushnumber(L, s->wall_seconds);
     lua_setfield(L, -2, "wall_seconds");
+    if (lb->http) push_http_stats(L, lb->http);
     return 1;
 }
 

@@ -17,5 +17,6 @@ int luaopen_evallua_sys(lua_State *L);     /* "evallua.sys"     core/host/lua_sy
 int luaopen_evallua_report(lua_State *L);  /* "evallua.report"  core/report/lua_report.c */
 int luaopen_evallua_parallel(lua_State *L); /* "evallua.parallel" core/host/lua_parallel.c */
 int luaopen_evallua_metrics(lua_State *L);  /* "evallua.metrics" core/score/lua_metrics.c */
+int luaopen_evallua_sandbox(lua_State *L);  /* "evallua.sandbox" core/score/lua_sandbox.c */
 
 #endif

@@ -2,7 +2,6 @@
 #include "openai_json.h"
 
 #include <ctype.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -134,14 +133,30 @@ static void put_string(buf *b, const char *key, const char *s)
     buf_json_string(b, s, strlen(s));
 }
 
-/* Shortest %g form that reads back to the same double. */
+/* Shortest %g form that reads back to the same double (integers without printf). */
 static void put_number(buf *b, const char *key, double x)
 {
     char tmp[40];
+    put_key(b, key);
+    if (x == 0) {
+        buf_putc(b, '0'); /* the common temperature */
+        return;
+    }
     snprintf(tmp, sizeof tmp, "%.15g", x);
     if (strtod(tmp, NULL) != x) snprintf(tmp, sizeof tmp, "%.17g", x);
-    put_key(b, key);
     buf_puts(b, tmp);
+}
+
+/* A non-negative int without printf. */
+static void put_uint(buf *b, unsigned long long v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    buf_append(b, tmp + i, sizeof tmp - i);
 }
 
 /* "stop": the non-empty until strings; omitted when there are none. */
@@ -185,51 +200,123 @@ static int put_generation(buf *b, const eval_request *r, char *err, size_t errle
     const gen_args *g = &r->gen;
     if (!isfinite(g->temperature)) return errf(err, errlen, "temperature is not a finite number");
     put_key(b, "max_tokens");
-    buf_printf(b, "%d", g->max_tokens > 0 ? g->max_tokens : OAI_DEFAULT_MAX_TOKENS);
+    put_uint(b, (unsigned long long)(g->max_tokens > 0 ? g->max_tokens : OAI_DEFAULT_MAX_TOKENS));
     put_number(b, "temperature", g->temperature);
     put_stop(b, g);
     if (g->top_p >= 0 && isfinite(g->top_p)) put_number(b, "top_p", g->top_p);
     if (g->seed >= 0) {
         put_key(b, "seed");
-        buf_printf(b, "%" PRId64, g->seed);
+        put_uint(b, (unsigned long long)g->seed);
     }
     return 0;
 }
 
-/* prompt = context + continuation, echoed back with one logprob per token. */
-static void put_echo(buf *b, const eval_request *r)
+/* The prompt of an echo request: context + continuation, as one JSON string. */
+static void put_echo_prompt(buf *b, const eval_request *r)
 {
-    buf prompt = {0};
-    buf_puts(&prompt, r->context ? r->context : "");
-    if (r->kind == REQ_LOGLIKELIHOOD && r->continuation) buf_puts(&prompt, r->continuation);
-    put_key(b, "prompt");
-    buf_json_string(b, buf_str(&prompt), prompt.len);
-    buf_free(&prompt);
+    const char *ctx = r->context ? r->context : "";
+    const char *cont = r->kind == REQ_LOGLIKELIHOOD && r->continuation ? r->continuation : "";
+    size_t nc = strlen(ctx), nt = strlen(cont);
+    if (nt == 0) {
+        buf_json_string(b, ctx, nc);
+        return;
+    }
+    buf_json_string(b, ctx, nc);
+    b->len--; /* reopen the string: drop its closing quote */
+    size_t at = b->len;
+    buf_json_string(b, cont, nt);
+    memmove(b->data + at, b->data + at + 1, b->len - at - 1); /* drop the opening quote */
+    b->len--;
+    b->data[b->len] = '\0';
+}
+
+static void put_echo_params(buf *b)
+{
     buf_puts(b, ",\"max_tokens\":1,\"temperature\":0,\"echo\":true,\"logprobs\":1");
+}
+
+static int is_echo_kind(req_kind k)
+{
+    return k == REQ_LOGLIKELIHOOD || k == REQ_LOGLIKELIHOOD_ROLLING;
+}
+
+int oai_write_body(buf *b, const eval_request *r, const char *model, int chat, char *err, size_t errlen)
+{
+    buf_putc(b, '{');
+    put_string(b, "model", model);
+    int rc = 0;
+    if (r->kind == REQ_GENERATE) {
+        if (chat) rc = put_messages(b, r, err, errlen);
+        else put_string(b, "prompt", r->context);
+        if (rc == 0) rc = put_generation(b, r, err, errlen);
+    } else if (!chat && is_echo_kind(r->kind)) {
+        put_key(b, "prompt");
+        put_echo_prompt(b, r);
+        put_echo_params(b);
+    } else {
+        rc = errf(err, errlen, "openai-%s cannot serve %s requests", chat ? "chat" : "completions",
+                  req_kind_name(r->kind));
+    }
+    if (rc == 0) buf_putc(b, '}');
+    return rc;
 }
 
 char *oai_build_body(const eval_request *r, const char *model, int chat, char *err, size_t errlen)
 {
     buf b = {0};
-    buf_putc(&b, '{');
-    put_string(&b, "model", model);
-    int rc = 0;
-    if (r->kind == REQ_GENERATE) {
-        if (chat) rc = put_messages(&b, r, err, errlen);
-        else put_string(&b, "prompt", r->context);
-        if (rc == 0) rc = put_generation(&b, r, err, errlen);
-    } else if (!chat && (r->kind == REQ_LOGLIKELIHOOD || r->kind == REQ_LOGLIKELIHOOD_ROLLING)) {
-        put_echo(&b, r);
-    } else {
-        rc = errf(err, errlen, "openai-%s cannot serve %s requests", chat ? "chat" : "completions",
-                  req_kind_name(r->kind));
-    }
-    if (rc != 0) {
+    if (oai_write_body(&b, r, model, chat, err, errlen) != 0) {
         buf_free(&b);
         return NULL;
     }
-    buf_putc(&b, '}');
     return buf_steal(&b);
+}
+
+static int same_strings(char *const *a, size_t na, char *const *b, size_t nb)
+{
+    if (na != nb) return 0;
+    if (a == b) return 1;
+    for (size_t i = 0; i < na; i++) {
+        if ((a[i] == NULL) != (b[i] == NULL)) return 0;
+        if (a[i] && a[i] != b[i] && strcmp(a[i], b[i]) != 0) return 0;
+    }
+    return 1;
+}
+
+int oai_batchable(const eval_request *a, const eval_request *b)
+{
+    if (a->messages_json || b->messages_json) return 0;
+    if (is_echo_kind(a->kind) && is_echo_kind(b->kind)) return 1;
+    if (a->kind != REQ_GENERATE || b->kind != REQ_GENERATE) return 0;
+    const gen_args *x = &a->gen, *y = &b->gen;
+    int mt_x = x->max_tokens > 0 ? x->max_tokens : OAI_DEFAULT_MAX_TOKENS;
+    int mt_y = y->max_tokens > 0 ? y->max_tokens : OAI_DEFAULT_MAX_TOKENS;
+    return mt_x == mt_y && memcmp(&x->temperature, &y->temperature, sizeof x->temperature) == 0 &&
+           memcmp(&x->top_p, &y->top_p, sizeof x->top_p) == 0 && x->seed == y->seed &&
+           same_strings(x->until, x->n_until, y->until, y->n_until);
+}
+
+int oai_write_batch_body(buf *b, const eval_request *reqs, const size_t *idx, size_t n,
+                         const char *model, char *err, size_t errlen)
+{
+    const eval_request *first = &reqs[idx[0]];
+    if (n == 1) return oai_write_body(b, first, model, 0, err, errlen);
+    buf_putc(b, '{');
+    put_string(b, "model", model);
+    put_key(b, "prompt");
+    buf_putc(b, '[');
+    for (size_t k = 0; k < n; k++) {
+        const eval_request *r = &reqs[idx[k]];
+        if (k) buf_putc(b, ',');
+        if (is_echo_kind(r->kind)) put_echo_prompt(b, r);
+        else buf_json_string(b, r->context ? r->context : "", r->context ? strlen(r->context) : 0);
+    }
+    buf_putc(b, ']');
+    int rc = 0;
+    if (is_echo_kind(first->kind)) put_echo_params(b);
+    else if (first->kind == REQ_GENERATE) rc = put_generation(b, first, err, errlen);
+    else rc = errf(err, errlen, "openai-completions cannot serve %s requests", req_kind_name(first->kind));
+    if (rc == 0) buf_putc(b, '}');
+    return rc;
 }
 
 /* ---- response parsing ------------------------------------------------------------- */
@@ -348,6 +435,8 @@ static oai_verdict read_text(const eval_request *r, int chat, const cJSON *choic
         }
     }
     const char *s = cJSON_IsString(text) ? text->valuestring : "";
+    const cJSON *finish = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
+    out->truncated = cJSON_IsString(finish) && strcmp(finish->valuestring, "length") == 0;
     out->text = xstrndup(s, oai_cut_at_stop(s, strlen(s), r->gen.until, r->gen.n_until));
     if (reasoning && cJSON_IsString(reasoning)) out->reasoning = xstrdup(reasoning->valuestring);
     return OAI_OK;
@@ -373,12 +462,11 @@ static const char *error_text(const cJSON *root)
     return NULL;
 }
 
-/* choices[0] of a parsed body, or NULL with why filled. */
-static const cJSON *first_choice(const cJSON *root, oai_problem *why)
+/* The non-empty choices array of a parsed body, or NULL with why filled. */
+static const cJSON *choices_of(const cJSON *root, oai_problem *why)
 {
     const cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
-    const cJSON *choice = cJSON_IsArray(choices) ? choices->child : NULL;
-    if (cJSON_IsObject(choice)) return choice;
+    if (cJSON_IsArray(choices) && cJSON_IsObject(choices->child)) return choices;
     const cJSON *error = cJSON_GetObjectItemCaseSensitive(root, "error");
     if (error && !cJSON_IsNull(error)) {
         const char *text = error_text(root);
@@ -391,8 +479,85 @@ static const cJSON *first_choice(const cJSON *root, oai_problem *why)
     return NULL;
 }
 
-oai_verdict oai_parse_response(const eval_request *r, int chat, const char *body, size_t len,
-                               eval_response *out, oai_problem *why)
+/* Read one choice for request r into *out (left alone unless OAI_OK). */
+static oai_verdict parse_choice(const eval_request *r, int chat, const cJSON *choice,
+                                eval_response *out, oai_problem *why)
+{
+    eval_response res = *out;
+    oai_verdict v = OAI_RETRY;
+    if (r->kind == REQ_GENERATE) {
+        v = read_text(r, chat, choice, &res, why);
+    } else {
+        echo_lp e;
+        if (get_echo_lp(choice, &e, why) == 0) v = score_echo(r, &e, &res, why);
+    }
+    if (v == OAI_OK) {
+        res.status = RESP_OK;
+        *out = res;
+    }
+    return v;
+}
+
+static size_t prompt_bytes(const eval_request *r)
+{
+    size_t n = r->context ? strlen(r->context) : 0;
+    if (r->kind == REQ_LOGLIKELIHOOD && r->continuation) n += strlen(r->continuation);
+    return n;
+}
+
+/* Give each answered request of a batch its share of the usage totals pt and ct, in
+   proportion to its prompt's bytes and its answer's bytes (largest share first absorbs the
+   rounding), so the shares add up to the totals. */
+static void share_usage(const eval_request *reqs, const size_t *idx, size_t n, eval_response *resps,
+                        const oai_verdict *each, int pt, int ct)
+{
+    double wp = 0, wc = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (each[k] != OAI_OK) continue;
+        const eval_response *r = &resps[idx[k]];
+        wp += (double)prompt_bytes(&reqs[idx[k]]) + 1;
+        wc += (double)(r->text ? strlen(r->text) : 0) + 1;
+    }
+    int left_p = pt, left_c = ct;
+    eval_response *first = NULL;
+    for (size_t k = 0; k < n; k++) {
+        if (each[k] != OAI_OK) continue;
+        eval_response *r = &resps[idx[k]];
+        if (!first) first = r;
+        r->prompt_tokens = (int)((double)pt * ((double)prompt_bytes(&reqs[idx[k]]) + 1) / wp);
+        r->completion_tokens = (int)((double)ct * ((double)(r->text ? strlen(r->text) : 0) + 1) / wc);
+        left_p -= r->prompt_tokens;
+        left_c -= r->completion_tokens;
+    }
+    if (first) {
+        first->prompt_tokens += left_p;
+        first->completion_tokens += left_c;
+    }
+}
+
+/* Match the choices to the n requests and parse each; see oai_parse_batch. */
+static void parse_choices(const eval_request *reqs, const size_t *idx, size_t n, int chat,
+                          const cJSON *choices, eval_response *resps, oai_verdict *each,
+                          oai_problem *why, unsigned char *seen)
+{
+    size_t pos = 0;
+    for (size_t k = 0; k < n; k++) {
+        each[k] = OAI_RETRY;
+        problem(&why[k], "malformed response", "no choice with index %zu", k);
+    }
+    for (const cJSON *c = choices->child; c; c = c->next, pos++) {
+        const cJSON *index = cJSON_GetObjectItemCaseSensitive(c, "index");
+        size_t k = pos;
+        if (n > 1 && cJSON_IsNumber(index) && index->valuedouble >= 0) k = (size_t)index->valuedouble;
+        if (k >= n || seen[k] || !cJSON_IsObject(c)) continue;
+        seen[k] = 1;
+        each[k] = parse_choice(&reqs[idx[k]], chat, c, &resps[idx[k]], &why[k]);
+    }
+}
+
+oai_verdict oai_parse_batch(const eval_request *reqs, const size_t *idx, size_t n, int chat,
+                            const char *body, size_t len, eval_response *resps, oai_verdict *each,
+                            oai_problem *why)
 {
     cJSON *root = cJSON_ParseWithLength(body, len);
     if (!cJSON_IsObject(root)) {
@@ -402,24 +567,55 @@ oai_verdict oai_parse_response(const eval_request *r, int chat, const char *body
         cJSON_Delete(root);
         return OAI_RETRY;
     }
-    eval_response res = *out;
-    oai_verdict v = OAI_RETRY;
-    const cJSON *choice = first_choice(root, why);
-    if (choice && r->kind == REQ_GENERATE) {
-        v = read_text(r, chat, choice, &res, why);
-    } else if (choice) {
-        echo_lp e;
-        if (get_echo_lp(choice, &e, why) == 0) v = score_echo(r, &e, &res, why);
+    const cJSON *choices = choices_of(root, why);
+    if (!choices) {
+        cJSON_Delete(root);
+        return OAI_RETRY;
     }
-    if (v == OAI_OK) {
-        const cJSON *usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
-        res.prompt_tokens = usage_field(usage, "prompt_tokens");
-        res.completion_tokens = usage_field(usage, "completion_tokens");
-        res.status = RESP_OK;
-        *out = res;
-    }
+    unsigned char small[64], *seen = n <= sizeof small ? small : xmalloc(n);
+    memset(seen, 0, n);
+    parse_choices(reqs, idx, n, chat, choices, resps, each, why, seen);
+    if (seen != small) free(seen);
+    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
+    share_usage(reqs, idx, n, resps, each, usage_field(usage, "prompt_tokens"),
+                usage_field(usage, "completion_tokens"));
     cJSON_Delete(root);
-    return v;
+    return OAI_OK;
+}
+
+oai_verdict oai_parse_response(const eval_request *r, int chat, const char *body, size_t len,
+                               eval_response *out, oai_problem *why)
+{
+    size_t idx = 0;
+    oai_verdict each;
+    eval_response res = *out;
+    oai_verdict v = oai_parse_batch(r, &idx, 1, chat, body, len, &res, &each, why);
+    if (v != OAI_OK) return v;
+    if (each == OAI_OK) *out = res;
+    return each;
+}
+
+/* Case-insensitive: does s contain any of the NULL-terminated needles? */
+static int mentions(const char *s, const char *const *needles)
+{
+    for (const char *p = s; p && *p; p++)
+        for (size_t i = 0; needles[i]; i++)
+            if (strncasecmp(p, needles[i], strlen(needles[i])) == 0) return 1;
+    return 0;
+}
+
+int oai_is_context_error(const char *msg)
+{
+    static const char *const needles[] = {"context length", "context window", "max_model_len",
+                                          "too many tokens", "prompt is too long",
+                                          "maximum context", "exceeds the model", NULL};
+    return mentions(msg, needles);
+}
+
+int oai_is_logprobs_error(const char *msg)
+{
+    static const char *const needles[] = {"logprobs", "echo", NULL};
+    return mentions(msg, needles);
 }
 
 /* ---- server error text and headers -------------------------------------------------- */

@@ -4,6 +4,7 @@
 #include "openai_json.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,16 +14,30 @@
 #include <unistd.h>
 
 #define TRANSPORT_EVENTS 512 /* epoll events taken per wait */
+#define TRANSPORT_SHARD 64   /* slots per multi handle (see below) */
+
+/* Slots are spread over several multi handles of TRANSPORT_SHARD slots each: libcurl 7.x
+   looks for a reusable connection by walking every cached connection to the host, so one
+   multi handle with a thousand connections costs a thousand steps per request. Each shard
+   has its own connection cache; one epoll set serves them all. */
+typedef struct shard {
+    struct transport *t;
+    CURLM *multi;
+    double timer_due; /* when curl wants CURL_SOCKET_TIMEOUT; < 0: no timer */
+    uint32_t index;
+} shard;
 
 struct transport {
-    CURLM *multi;
+    shard *shards;
+    int n_shards;
     int epfd;
     xfer *slots;
     int n_slots;
     int *free_stack; /* indices of free slots */
     int n_free;
+    int next_done;   /* the shard transport_done looks at first */
+    int proxy_env;   /* a proxy is configured in the environment */
     struct curl_slist *headers;
-    double timer_due; /* when curl wants CURL_SOCKET_TIMEOUT; < 0: no timer */
     transport_opts o;
 };
 
@@ -57,24 +72,25 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-/* CURLMOPT_SOCKETFUNCTION: keep the epoll set in step with what curl waits for. */
+/* CURLMOPT_SOCKETFUNCTION: keep the epoll set in step with what curl waits for. An event
+   carries its shard in the high 32 bits and the socket in the low ones. */
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
     (void)easy;
-    transport *t = userp;
+    shard *sh = userp;
+    int epfd = sh->t->epfd;
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(t->epfd, EPOLL_CTL_DEL, s, NULL);
-        curl_multi_assign(t->multi, s, NULL);
+        epoll_ctl(epfd, EPOLL_CTL_DEL, s, NULL);
         return 0;
     }
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
-    ev.data.fd = s;
+    ev.data.u64 = (uint64_t)sh->index << 32 | (uint32_t)s;
     ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
     int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(t->epfd, op, s, &ev) != 0)
-        epoll_ctl(t->epfd, op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev);
-    if (!socketp) curl_multi_assign(t->multi, s, t); /* any non-NULL marks "registered" */
+    if (epoll_ctl(epfd, op, s, &ev) != 0)
+        epoll_ctl(epfd, op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev);
+    if (!socketp) curl_multi_assign(sh->multi, s, sh); /* non-NULL marks "registered" */
     return 0;
 }
 
@@ -82,8 +98,8 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
-    transport *t = userp;
-    t->timer_due = timeout_ms < 0 ? -1 : mono_s() + (double)timeout_ms / 1000.0;
+    shard *sh = userp;
+    sh->timer_due = timeout_ms < 0 ? -1 : mono_s() + (double)timeout_ms / 1000.0;
     return 0;
 }
 
@@ -131,8 +147,21 @@ static int slot_init(transport *t, xfer *x)
     if (!c) c = curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(t->o.connect_timeout_s * 1000));
     if (!c) c = curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     if (!c) c = curl_easy_setopt(e, CURLOPT_USERAGENT, t->o.user_agent);
+    if (!c && !t->proxy_env) c = curl_easy_setopt(e, CURLOPT_PROXY, ""); /* no getenv per request */
     if (!c) curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* optional: gzip when built in */
     return c == CURLE_OK ? 0 : -1;
+}
+
+/* Whether a proxy variable libcurl honours is set (else each transfer's lookups are skipped). */
+static int proxy_env_set(void)
+{
+    static const char *const names[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                        "all_proxy", "ALL_PROXY", NULL};
+    for (size_t i = 0; names[i]; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v) return 1;
+    }
+    return 0;
 }
 
 /* Thousands of connections need thousands of descriptors: raise the soft limit if needed. */
@@ -145,13 +174,18 @@ static void ensure_fd_limit(int slots)
     setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-static int multi_setup(transport *t)
+static int shard_setup(transport *t, shard *sh, uint32_t index)
 {
-    CURLMcode mc = curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    if (!mc) mc = curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, t);
-    if (!mc) mc = curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    if (!mc) mc = curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, t);
-    if (!mc) mc = curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, (long)t->n_slots + 16);
+    sh->t = t;
+    sh->index = index;
+    sh->timer_due = -1;
+    sh->multi = curl_multi_init();
+    if (!sh->multi) return -1;
+    CURLMcode mc = curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    if (!mc) mc = curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+    if (!mc) mc = curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    if (!mc) mc = curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+    if (!mc) mc = curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, (long)TRANSPORT_SHARD + 8);
     return mc == CURLM_OK ? 0 : -1;
 }
 
@@ -160,14 +194,16 @@ transport *transport_new(const transport_opts *o, char *err, size_t errlen)
     transport *t = xcalloc(1, sizeof *t);
     t->o = *o;
     t->n_slots = o->slots > 0 ? o->slots : 1;
-    t->timer_due = -1;
+    t->n_shards = (t->n_slots + TRANSPORT_SHARD - 1) / TRANSPORT_SHARD;
+    t->proxy_env = proxy_env_set();
     ensure_fd_limit(t->n_slots);
     t->epfd = epoll_create1(EPOLL_CLOEXEC);
-    t->multi = curl_multi_init();
     t->headers = make_headers(o->api_key);
+    t->shards = xcalloc((size_t)t->n_shards, sizeof *t->shards);
     t->slots = xcalloc((size_t)t->n_slots, sizeof *t->slots);
     t->free_stack = xmalloc((size_t)t->n_slots * sizeof *t->free_stack);
-    int ok = t->epfd >= 0 && t->multi && t->headers && multi_setup(t) == 0;
+    int ok = t->epfd >= 0 && t->headers;
+    for (int i = 0; ok && i < t->n_shards; i++) ok = shard_setup(t, &t->shards[i], (uint32_t)i) == 0;
     for (int i = 0; ok && i < t->n_slots; i++) ok = slot_init(t, &t->slots[i]) == 0;
     for (int i = t->n_slots - 1; i >= 0; i--) t->free_stack[t->n_free++] = i;
     if (!ok) {
@@ -178,17 +214,25 @@ transport *transport_new(const transport_opts *o, char *err, size_t errlen)
     return t;
 }
 
+/* The multi handle slot x belongs to. */
+static CURLM *multi_of(const transport *t, const xfer *x)
+{
+    return t->shards[(x - t->slots) / TRANSPORT_SHARD].multi;
+}
+
 void transport_free(transport *t)
 {
     if (!t) return;
     for (int i = 0; i < t->n_slots; i++) {
         xfer *x = &t->slots[i];
-        if (x->easy && x->busy && t->multi) curl_multi_remove_handle(t->multi, x->easy);
+        if (x->easy && x->busy && multi_of(t, x)) curl_multi_remove_handle(multi_of(t, x), x->easy);
         if (x->easy) curl_easy_cleanup(x->easy);
         buf_free(&x->body);
         buf_free(&x->resp);
     }
-    if (t->multi) curl_multi_cleanup(t->multi);
+    for (int i = 0; t->shards && i < t->n_shards; i++)
+        if (t->shards[i].multi) curl_multi_cleanup(t->shards[i].multi);
+    free(t->shards);
     if (t->epfd >= 0) close(t->epfd);
     curl_slist_free_all(t->headers);
     free(t->slots);
@@ -224,7 +268,7 @@ int transport_start(transport *t, xfer *x, const char *url, char *err, size_t er
     CURLcode c = curl_easy_setopt(x->easy, CURLOPT_URL, url);
     if (!c) c = curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body.len);
     if (!c) c = curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, buf_str(&x->body));
-    CURLMcode mc = c ? CURLM_OK : curl_multi_add_handle(t->multi, x->easy);
+    CURLMcode mc = c ? CURLM_OK : curl_multi_add_handle(multi_of(t, x), x->easy);
     if (c || mc) {
         errf(err, errlen, "cannot start a transfer to %s: %s", url,
              c ? curl_easy_strerror(c) : curl_multi_strerror(mc));
@@ -235,55 +279,72 @@ int transport_start(transport *t, xfer *x, const char *url, char *err, size_t er
 }
 
 /* Tell curl about one socket's readiness (or, for CURL_SOCKET_TIMEOUT, that time passed). */
-static int act(transport *t, curl_socket_t s, int flags, char *err, size_t errlen)
+static int act(shard *sh, curl_socket_t s, int flags, char *err, size_t errlen)
 {
     int running;
-    CURLMcode mc = curl_multi_socket_action(t->multi, s, flags, &running);
+    CURLMcode mc = curl_multi_socket_action(sh->multi, s, flags, &running);
     if (mc != CURLM_OK && mc != CURLM_BAD_SOCKET)
         return errf(err, errlen, "libcurl multi interface failed: %s", curl_multi_strerror(mc));
     return 0;
 }
 
-static int timer_due(transport *t)
+/* Give every shard whose timer is due its CURL_SOCKET_TIMEOUT. */
+static int run_timers(transport *t, char *err, size_t errlen)
 {
-    if (t->timer_due < 0 || t->timer_due > mono_s()) return 0;
-    t->timer_due = -1;
-    return 1;
+    double now = mono_s();
+    for (int i = 0; i < t->n_shards; i++) {
+        shard *sh = &t->shards[i];
+        if (sh->timer_due < 0 || sh->timer_due > now) continue;
+        sh->timer_due = -1;
+        if (act(sh, CURL_SOCKET_TIMEOUT, 0, err, errlen) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Milliseconds until the earliest shard timer, at most max_ms. */
+static int timer_wait_ms(const transport *t, int max_ms)
+{
+    double now = mono_s(), ms = max_ms;
+    for (int i = 0; i < t->n_shards; i++) {
+        if (t->shards[i].timer_due < 0) continue;
+        double left = ceil((t->shards[i].timer_due - now) * 1000.0);
+        if (left < ms) ms = left;
+    }
+    return ms > 0 ? (int)ms : 0;
 }
 
 int transport_wait(transport *t, int max_ms, char *err, size_t errlen)
 {
-    if (timer_due(t)) return act(t, CURL_SOCKET_TIMEOUT, 0, err, errlen);
-    int ms = max_ms;
-    if (t->timer_due >= 0) {
-        double left = ceil((t->timer_due - mono_s()) * 1000.0);
-        if (left < ms) ms = left > 0 ? (int)left : 0;
-    }
     struct epoll_event ev[TRANSPORT_EVENTS];
-    int n = epoll_wait(t->epfd, ev, TRANSPORT_EVENTS, ms);
+    int n = epoll_wait(t->epfd, ev, TRANSPORT_EVENTS, timer_wait_ms(t, max_ms));
     if (n < 0 && errno != EINTR) return errf(err, errlen, "epoll_wait failed: %s", strerror(errno));
     for (int i = 0; i < n; i++) {
+        uint32_t si = (uint32_t)(ev[i].data.u64 >> 32);
+        curl_socket_t fd = (curl_socket_t)(uint32_t)ev[i].data.u64;
         int flags = ((ev[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
                     ((ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
                     ((ev[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
-        if (act(t, ev[i].data.fd, flags, err, errlen) != 0) return -1;
+        if (si < (uint32_t)t->n_shards && act(&t->shards[si], fd, flags, err, errlen) != 0) return -1;
     }
-    if (timer_due(t)) return act(t, CURL_SOCKET_TIMEOUT, 0, err, errlen);
-    return 0;
+    return run_timers(t, err, errlen);
 }
 
 xfer *transport_done(transport *t, CURLcode *result)
 {
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(t->multi, &left))) {
-        if (m->msg != CURLMSG_DONE) continue;
-        char *priv = NULL;
-        if (curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv) != CURLE_OK || !priv) continue;
-        xfer *x = (xfer *)priv;
-        if (!x->busy) continue;
-        *result = m->data.result;
-        return x;
+    for (int k = 0; k < t->n_shards; k++) {
+        shard *sh = &t->shards[(t->next_done + k) % t->n_shards];
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(sh->multi, &left))) {
+            if (m->msg != CURLMSG_DONE) continue;
+            char *priv = NULL;
+            if (curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv) != CURLE_OK || !priv) continue;
+            xfer *x = (xfer *)priv;
+            if (!x->busy) continue;
+            *result = m->data.result;
+            t->next_done = (int)(sh->index + (left ? 0 : 1)) % t->n_shards;
+            return x;
+        }
     }
     return NULL;
 }
@@ -291,7 +352,7 @@ xfer *transport_done(transport *t, CURLcode *result)
 void transport_release(transport *t, xfer *x)
 {
     if (!x->busy) return;
-    curl_multi_remove_handle(t->multi, x->easy); /* CURLM_OK, or the handle was not added */
+    curl_multi_remove_handle(multi_of(t, x), x->easy); /* CURLM_OK, or it was not added */
     slot_free(t, x);
 }
 

@@ -39,6 +39,8 @@ typedef struct eval_request {
     gen_args gen;        /* generate only */
     int repeat;          /* which sample of a sampled request (temperature > 0) this is, 0..;
                             part of the cache key only when sampling (cache/cache.h) */
+    int task;            /* which task of the run the request serves (0-based), for progress
+                            and per-task counts; never part of a cache key */
 } eval_request;
 
 typedef enum resp_status {
@@ -50,7 +52,11 @@ typedef enum resp_status {
 typedef struct eval_response {
     resp_status status;
     double logprob;        /* loglikelihood and rolling: natural-log sum */
-    int is_greedy;         /* loglikelihood: every continuation token was the argmax */
+    union {
+        int is_greedy;     /* loglikelihood: every continuation token was the argmax */
+        int truncated;     /* generate: the server stopped at max_tokens (finish_reason
+                              "length"); shares is_greedy's storage, so caches keep it */
+    };
     char *text;            /* generate: the completion, cut at the first stop sequence */
     char *reasoning;       /* generate: the server's reasoning_content, when sent; else NULL */
     char *error;           /* FAILED: the reason, naming the URL / HTTP status; else NULL */

@@ -18,6 +18,7 @@ local SUITE_FIELDS = {
   fewshot_as_multiturn = true, system_instruction = true, gen_kwargs = true, seed = true,
   include_path = true, data_dir = true, no_progress = true, mc_mode = true, repeats = true,
   cache = true, no_cache = true, bootstrap_iters = true, allow_failures = true,
+  confirm_run_unsafe_code = true,
 }
 
 local function warn(fmt, ...) sys.stderr(string.format(fmt, ...) .. "\n") end
@@ -129,7 +130,7 @@ local function resolve_tasks(cfg)
   return registry.resolve(reg, cfg.tasks)
 end
 
-local function throughput(stats, wall, native)
+local function throughput(stats, wall, native, per_task)
   local tokens = stats.prompt_tokens + stats.completion_tokens
   return {
     native = native, -- model load time, peak memory, prefill/decode tokens/s of --model native
@@ -138,7 +139,53 @@ local function throughput(stats, wall, native)
     wall_seconds = wall, backend_seconds = stats.wall_seconds,
     requests_per_minute = wall > 0 and stats.requests * 60 / wall or 0,
     tokens_per_second = wall > 0 and tokens / wall or 0,
+    -- the HTTP backend: attempts sent (a batch counts once), requests sent in batches, 429s,
+    -- and per endpoint: requests, failures, throttled, mean_latency_ms
+    http_requests = stats.http_requests, batched = stats.batched, throttled = stats.throttled,
+    batch_splits = stats.batch_splits, endpoints = stats.endpoints and json.array(stats.endpoints),
+    tasks = next(per_task or {}) and per_task or nil,
   }
+end
+
+--- Where each task's requests end in the flat request array (runner.collect keeps tasks in
+--- order), for the backend's per-task progress.
+local function task_ranges(built)
+  local names, ends, n = {}, {}, 0
+  for k, b in ipairs(built) do
+    for _, s in ipairs(b.samples) do n = n + #s.requests end
+    names[k], ends[k] = b.task.name, n
+  end
+  return { tasks = names, task_ends = ends }
+end
+
+--- Per task: generations cut at max_gen_toks (finish_reason "length"), answers that came with
+--- reasoning, and empty visible answers; b.truncated is the task's truncated document count.
+local function answer_counts(built)
+  local out = {}
+  for _, b in ipairs(built) do
+    local c = { truncated = 0, reasoning = 0, empty_answers = 0 }
+    for _, s in ipairs(b.samples) do
+      local cut = false
+      for _, r in ipairs(s.responses or {}) do
+        if r.truncated then cut = true end
+        if r.reasoning then c.reasoning = c.reasoning + 1 end
+        if r.ok and r.text == "" then c.empty_answers = c.empty_answers + 1 end
+      end
+      if cut then c.truncated = c.truncated + 1 end
+    end
+    b.truncated = c.truncated
+    if b.task.output_type == "generate_until" then out[b.task.name] = c end
+  end
+  return out
+end
+
+local function report_truncated(built)
+  for _, b in ipairs(built) do
+    if (b.truncated or 0) > 0 then
+      io.write(string.format("%s: %d of %d documents hit max_gen_toks (finish_reason \"length\"); their answers may be cut short\n",
+        b.task.name, b.truncated, #b.samples))
+    end
+  end
 end
 
 local function run_config_block(cfg, spec)
@@ -194,6 +241,13 @@ function M.run(opts)
   local cfg = M.config(opts)
   local start, t0 = sys.time(), sys.monotonic()
   local tasks, groups = resolve_tasks(cfg)
+  if cfg.confirm_run_unsafe_code then require("evallua.sandbox").confirm_unsafe_code() end
+  for _, t in ipairs(tasks) do
+    if t.unsafe_code and not require("evallua.sandbox").confirmed() then
+      error(string.format("task '%s' executes model-written code: rerun with --confirm_run_unsafe_code " ..
+        "(or HF_ALLOW_CODE_EVAL=1) if you accept that; docs/security.md describes the sandbox", t.name), 0)
+    end
+  end
   local spec = model.spec(cfg)
   cfg.default_max_gen_toks = spec.max_gen_toks -- lm-eval's model arg: the default generation length
   if cfg.limit then warn("--limit %s: only for testing; scores on part of a task are not comparable", tostring(cfg.limit)) end
@@ -210,13 +264,14 @@ function M.run(opts)
   local built, cache = {}, {}
   for i, t in ipairs(tasks) do built[i] = runner.build_task(t, cfg, cache) end
   local requests, owners = runner.collect(built)
-  local responses, fatal, interrupted = be:run(requests)
+  local responses, fatal, interrupted = be:run(requests, task_ranges(built))
   runner.attach(owners, responses)
+  local per_task = answer_counts(built)
   for _, b in ipairs(built) do runner.score_task(b, cfg) end
   local wall = sys.monotonic() - t0
   local res = results.build(built, {
     config = run_config_block(cfg, spec), start_time = start, wall_seconds = wall,
-    throughput = throughput(be:stats(), wall, be:info()), groups = groups,
+    throughput = throughput(be:stats(), wall, be:info(), per_task), groups = groups,
   })
   local stamp = os.date("!%Y-%m-%dT%H-%M-%S", math.floor(start)) .. string.format(".%03d", math.floor(start * 1000) % 1000)
   write_outputs(cfg, spec, built, res, stamp)
@@ -224,6 +279,7 @@ function M.run(opts)
     spec.model_name, model.describe_args(cfg), cfg.gen_kwargs and json.encode(cfg.gen_kwargs) or "None",
     tostring(cfg.limit or "None"), tostring(cfg.num_fewshot or "None"), tostring(cfg.batch_size or 1)))
   io.write(results.table(built, groups, res))
+  report_truncated(built)
   io.flush()
   if interrupted then return report_interrupt(responses, be:cache_path()) end
   local failed = summarize_failures(built, fatal)

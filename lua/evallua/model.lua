@@ -56,10 +56,22 @@ local ARG_KEYS = {
   base_url = "base_url", api_base = "base_url", model = "model", pretrained = "model",
   api_key = "api_key", concurrency = "concurrency", num_concurrent = "concurrency",
   max_retries = "max_retries", retry_base = "retry_base", timeout = "timeout",
+  rpm = "rpm", tpm = "tpm", batch_size = "batch_size",
   tokenizer = false, tokenizer_backend = false, tokenized_requests = false,
   eos_string = false, max_gen_toks = "max_gen_toks", seed = false, trust_remote_code = false,
-  max_length = false, batch_size = false,
+  max_length = false,
 }
+local KNOWN_ARGS = "base_url, model, api_key, concurrency, max_retries, retry_base, timeout, rpm, tpm, batch_size"
+
+--- base_url as the backend takes it: several servers (data-parallel replicas) are written
+--- "URL1|URL2" (or space-separated) on the command line, or as a list in a suite file.
+local function join_urls(v)
+  if type(v) ~= "table" then return v end
+  for i, u in ipairs(v) do
+    if type(u) ~= "string" or u == "" then error(string.format("base_url entry %d must be a non-empty string", i), 0) end
+  end
+  return table.concat(v, "|")
+end
 
 local PROVIDER_PREFIXES = { "openai/", "hosted_vllm/" }
 
@@ -87,8 +99,8 @@ function M.spec(opts)
     local canon = ARG_KEYS[k]
     if canon == nil then
       local near = util.nearest(k, util.sorted_keys(ARG_KEYS), 1)
-      error(string.format("unknown model argument '%s'%s (base_url, model, api_key, concurrency, max_retries, retry_base, timeout)",
-        k, near[1] and (" — did you mean " .. near[1] .. "?") or ""), 0)
+      error(string.format("unknown model argument '%s'%s (%s)",
+        k, near[1] and (" — did you mean " .. near[1] .. "?") or "", KNOWN_ARGS), 0)
     end
     if canon then spec[canon] = v end
   end
@@ -96,7 +108,7 @@ function M.spec(opts)
   if spec.model and (name == "curator" or name == "openai" or opts.model_name) then
     spec.model = strip_provider(spec.model)
   end
-  spec.base_url = spec.base_url or os.getenv("OPENAI_API_BASE") or os.getenv("OPENAI_BASE_URL")
+  spec.base_url = join_urls(spec.base_url) or os.getenv("OPENAI_API_BASE") or os.getenv("OPENAI_BASE_URL")
   if not spec.base_url or spec.base_url == "" then
     error("no server given: pass --model_args base_url=http://HOST:PORT/v1 (or set OPENAI_API_BASE)", 0)
   end
@@ -104,12 +116,19 @@ function M.spec(opts)
     error("no model name given: pass --model_args model=NAME (or --model_name NAME)", 0)
   end
   if not spec.api_key or spec.api_key == "" then spec.api_key = os.getenv("OPENAI_API_KEY") end
-  for _, k in ipairs { "concurrency", "max_retries", "retry_base", "timeout", "max_gen_toks" } do
+  for _, k in ipairs { "concurrency", "max_retries", "retry_base", "timeout", "max_gen_toks", "rpm", "tpm" } do
     if spec[k] ~= nil then
       local n = tonumber(spec[k])
       if not n or n < 0 then error(string.format("model argument %s must be a non-negative number, got '%s'", k, tostring(spec[k])), 0) end
       spec[k] = n
     end
+  end
+  if spec.batch_size ~= nil then
+    local n = math.tointeger(tonumber(spec.batch_size))
+    if not n or n < 1 then
+      error(string.format("model argument batch_size must be a positive integer (prompts per /v1/completions request), got '%s'", tostring(spec.batch_size)), 0)
+    end
+    spec.batch_size = n
   end
   return spec
 end
@@ -121,6 +140,7 @@ function M.describe_args(opts)
   for _, k in ipairs(util.sorted_keys(raw)) do
     local v = raw[k]
     if k == "api_key" then v = "<redacted>" end
+    if type(v) == "table" then v = table.concat(v, "|") end
     parts[#parts + 1] = k .. "=" .. tostring(v)
   end
   return table.concat(parts, ",")
@@ -134,7 +154,8 @@ function M.open(spec, progress, label, cache)
     kind = spec.kind, base_url = spec.base_url, model = spec.model, api_key = spec.api_key,
     path = spec.path, threads = spec.threads, ctx = spec.ctx, batch = spec.batch,
     concurrency = spec.concurrency, max_retries = spec.max_retries, retry_base = spec.retry_base,
-    timeout = spec.timeout, progress = progress, label = label,
+    timeout = spec.timeout, rpm = spec.rpm, tpm = spec.tpm, batch_size = spec.batch_size,
+    progress = progress, label = label,
     cache_path = cache.path, no_cache = cache.off and true or false,
   }
 end

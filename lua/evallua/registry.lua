@@ -20,6 +20,7 @@ local SAFE_GLOBALS = {
 local ALLOWED_MODULES = {
   ["evallua.regex"] = true, ["evallua.json"] = true, ["evallua.template"] = true,
   ["evallua.util"] = true, ["evallua.score"] = true, ["evallua.metrics"] = true,
+  ["evallua.sandbox"] = true,
 }
 
 -- Task scripts get evallua.json without its file functions.
@@ -34,6 +35,12 @@ local function script_env()
   for _, name in ipairs(SAFE_GLOBALS) do env[name] = _G[name] end
   env.require = function(name)
     if name == "evallua.json" then return SAFE_JSON() end
+    if name == "evallua.sandbox" then
+      -- runs programs only inside the sandbox, and only after the user's consent; scripts
+      -- cannot give that consent themselves
+      local sb = require(name)
+      return { run = sb.run, pass_at_k = sb.pass_at_k, isolation = sb.isolation, confirmed = sb.confirmed }
+    end
     if not ALLOWED_MODULES[name] then
       error(string.format("task scripts may require only %s; not '%s'",
         table.concat(util.sorted_keys(ALLOWED_MODULES), ", "), tostring(name)), 2)

@@ -151,6 +151,7 @@ function M.build(built, run)
         hib[m.spec.name] = m.spec.higher_is_better
       end
     end
+    if (b.truncated or 0) > 0 then res.samples_truncated = b.truncated end -- finish_reason "length"
     if #b.failures > 0 then
       res.samples_failed = #b.failures
       res.note = string.format("scores over %d answered of %d documents; %d failed",

@@ -63,6 +63,7 @@ local FIELDS = {
   repeats = { types = "number" },
   repeats_mode = { types = "string" },
   gen_prefix = { types = "string" },
+  unsafe_code = { types = "boolean" },
 }
 M.FIELDS = FIELDS
 

@@ -203,6 +203,46 @@ check_eq "truncated length" "$(wc -c <"$TMP/body")" "$(( ${#FULL} / 2 ))"
 FULL5=${FULL/cmpl-1/cmpl-5}
 check_eq "truncated prefix" "$BODY" "${FULL5:0:$(( ${#FULL5} / 2 ))}"
 
+# --- resets, stalls, the --faults mix, quirks, context limit, arrival times ------------------
+start_server quirky --reset-every 2 --stall-every 3 --stall-ms 1500 --log "$TMP/quirky.log" --log-times 1 || exit 1
+post /v1/completions '{"prompt":"x"}'
+check_eq "request 1 normal" "$CODE" 200
+post /v1/completions '{"prompt":"x"}'
+check_eq "--reset-every: no reply" "$CODE" 000
+T0=$(date +%s%N)
+post /v1/completions '{"prompt":"x"}' --max-time 0.5
+check_eq "--stall-every: no reply within the client's timeout" "$CODE" 000
+check_eq "stall really waited" "$(( ($(date +%s%N) - T0) / 1000000 >= 450 ))" 1
+check_has "--log-times: arrival ms before the tab" "$(sed -n 1p "$TMP/quirky.log")" "1 /v1/completions "
+check_eq "--log-times: the body after the tab" "$(sed -n 1p "$TMP/quirky.log" | cut -f2)" '{"prompt":"x"}'
+"$FAKE_OPENAI" --faults "500:60,429:50" 2>"$TMP/faults.err"; check_eq "--faults over 100% exits 2" "$?" 2
+check_has "--faults message" "$(cat "$TMP/faults.err")" "more than 100"
+"$FAKE_OPENAI" --faults "boom:5" 2>/dev/null; check_eq "--faults unknown fault exits 2" "$?" 2
+"$FAKE_OPENAI" --quirks "odd" 2>/dev/null; check_eq "--quirks unknown exits 2" "$?" 2
+start_server mix --faults "429:100" --retry-after 0.5 || exit 1
+post /v1/completions '{"prompt":"x"}'
+check_eq "--faults 429" "$CODE" 429
+check_has "fractional Retry-After" "$HEADERS" 'Retry-After: 0.5'
+start_server qbool --quirks logprobs-bool,no-echo-logprobs --max-context 8 || exit 1
+post /v1/completions '{"prompt":"x","echo":true,"logprobs":1}'
+check_eq "logprobs-bool: an integer is refused" "$CODE" 400
+check_has "logprobs-bool message" "$BODY" "Input should be a valid boolean"
+post /v1/completions '{"prompt":"x","echo":true,"logprobs":true,"max_tokens":1}'
+check_has "no-echo-logprobs message" "$BODY" "echo is not supported together with logprobs"
+post /v1/completions '{"prompt":"x","logprobs":true,"max_tokens":2}'
+check_eq "logprobs true without echo" "$CODE" 200
+post /v1/completions '{"prompt":"one two three four five six seven","max_tokens":2}'
+check_eq "--max-context: over the limit" "$CODE" 400
+check_has "context length message" "$BODY" "maximum context length is 8 tokens. However, you requested 9 tokens (7 in the messages, 2 in the completion)"
+post /v1/completions '{"prompt":["a","one two three four five six seven eight"],"max_tokens":1}'
+check_eq "--max-context: one prompt of a list fails the request" "$CODE" 400
+printf '{"suffix":"hmm","text":null,"reasoning":"deep thought"}\n' >"$TMP/null_rules.jsonl"
+start_server nulltext --rules "$TMP/null_rules.jsonl" || exit 1
+post /v1/chat/completions '{"messages":[{"role":"user","content":"hmm"}]}'
+check_has "null content" "$BODY" '"content":null,"reasoning_content":"deep thought"'
+post /v1/completions '{"prompt":"hmm"}'
+check_has "null text is empty on completions" "$BODY" '"text":""'
+
 # --- stopping ---------------------------------------------------------------------------
 kill -TERM "$PID"
 for i in $(seq 30); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done

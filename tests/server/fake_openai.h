@@ -73,6 +73,8 @@ typedef struct fo_server {
     fo_quirks quirks;         /* --quirks */
     fo_rules rules;
     FILE *log;                /* --log, or NULL */
+    long log_times;           /* --log-times 1: each log line carries the arrival time */
+    double start_ms;          /* when the server started (monotonic ms) */
     pthread_mutex_t lock;     /* serialises request numbering and log lines */
     atomic_long requests;     /* POST requests seen so far */
 } fo_server;

@@ -113,7 +113,8 @@ static long begin_post(fo_server *srv, const char *url, const buf *body)
     pthread_mutex_lock(&srv->lock);
     long n = atomic_fetch_add(&srv->requests, 1) + 1;
     if (srv->log) {
-        fprintf(srv->log, "%ld %s\t", n, url);
+        if (srv->log_times) fprintf(srv->log, "%ld %s %.1f\t", n, url, fo_now_ms() - srv->start_ms);
+        else fprintf(srv->log, "%ld %s\t", n, url);
         for (size_t i = 0; i < body->len; i++) {
             char c = body->data[i];
             if (c == '\n') fputs("\\n", srv->log);

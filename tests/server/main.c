@@ -33,6 +33,7 @@ static const char usage_text[] =
     "                   [--truncate-every K] [--reset-every K] [--stall-every K] [--stall-ms MS]\n"
     "                   [--faults SPEC] [--fault-seed N] [--require-key KEY] [--delay-ms MS]\n"
     "                   [--retry-after S] [--max-context N] [--quirks LIST] [--threads N]\n"
+    "                   [--log-times 0|1]\n"
     "                   [--lifetime S]\n"
     "A deterministic OpenAI-compatible test server on 127.0.0.1; see tests/server/README.md.\n";
 
@@ -134,6 +135,7 @@ static int parse_cli(int argc, char **argv, cli *c, fo_server *s)
         {"max-context", NULL, &s->max_context, NULL, 0, LONG_MAX},
         {"quirks", &c->quirks, NULL, NULL, 0, 0},
         {"threads", NULL, &s->threads, NULL, 1, 64},
+        {"log-times", NULL, &s->log_times, NULL, 0, 1},
         {"lifetime", NULL, &c->lifetime, NULL, 1, 86400 * 7},
         {NULL, NULL, NULL, NULL, 0, 0},
     };
@@ -252,6 +254,7 @@ int main(int argc, char **argv)
     fo_server s = {.model = "fake-model", .fail_status = 500, .retry_after = -1, .stall_ms = 30000,
                    .threads = 2};
     atomic_init(&s.requests, 0);
+    s.start_ms = fo_now_ms();
     int rc = parse_cli(argc, argv, &c, &s);
     if (rc) return rc > 0 ? 0 : 2;
     rc = open_files(&c, &s) ? 2 : 0;

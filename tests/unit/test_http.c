@@ -358,12 +358,20 @@ static void test_progress(void)
 {
     char line[256];
     progress_format(line, sizeof line, "gsm8k", 30, 120, 2, 1, 4500, 90.0);
-    CHECK_STR(line, "gsm8k  30/120 (25%)  failed 2  retrying 1  20 req/min  50 tok/s  "
+    CHECK_STR(line, "gsm8k  30/120 (25%)  cached 0  ok 28  failed 2  retrying 1  20 req/min  50 tok/s  "
                     "elapsed 01:30  ETA 04:30");
     progress_format(line, sizeof line, NULL, 0, 10, 0, 0, 0, 0.0);
-    CHECK_STR(line, "0/10 (0%)  failed 0  retrying 0  0 req/min  0 tok/s  elapsed 00:00  ETA --:--");
+    CHECK_STR(line, "0/10 (0%)  cached 0  ok 0  failed 0  retrying 0  0 req/min  0 tok/s  elapsed 00:00  "
+                    "ETA --:--");
     progress_format(line, sizeof line, "t", 1, 2, 0, 0, 0, 3725.0);
     CHECK(contains(line, "elapsed 1:02:05  ETA 1:02:05"));
+    /* cached requests count as done but not in the request rate or the ETA */
+    progress_counts c = {"all", 100, 40, 20, 0, 3, 600};
+    progress_format_counts(line, sizeof line, &c, 5, 1, 60.0);
+    CHECK_STR(line, "all    60/100 (60%)  cached 40  ok 20  failed 0  retrying 3  20 req/min  10 tok/s  "
+                    "elapsed 01:00  ETA 02:00");
+    progress_format_counts(line, sizeof line, &c, 5, 0, 60.0);
+    CHECK_STR(line, "all    60/100 (60%)  cached 40  ok 20  failed 0  retrying 3");
 
     /* not a terminal: no line before 10 s, one at finish, nothing after */
     unsetenv("EVALLUA_NO_PROGRESS");
@@ -379,8 +387,45 @@ static void test_progress(void)
     rewind(f);
     char got[256] = "";
     CHECK(fgets(got, sizeof got, f) != NULL);
-    CHECK(contains(got, "task  3/10 (30%)  failed 1  retrying 0"));
+    CHECK(contains(got, "task  3/10 (30%)  cached 0  ok 2  failed 1  retrying 0"));
     CHECK(fgets(got, sizeof got, f) == NULL);
+    fclose(f);
+
+    /* several tasks: per-task lines, then the overall line with the rates */
+    f = tmpfile();
+    p = progress_open(f);
+    CHECK(progress_add_task(p, "gsm8k", 4) == 0 && progress_add_task(p, "arc", 3) == 1);
+    CHECK(progress_tasks(p) == 2);
+    progress_sending(p, 0, 3); /* one gsm8k request was cached */
+    progress_sending(p, 1, 3);
+    progress_result(p, 0, 1, 10);
+    progress_retrying(p, 1, +1);
+    progress_result(p, 1, 0, 0);
+    progress_retrying(p, 1, -1);
+    progress_tick(p);
+    CHECK(ftell(f) == 0);
+    progress_finish(p);
+    progress_free(p);
+    rewind(f);
+    const char *want[] = {"gsm8k  2/4 (50%)  cached 1  ok 1  failed 0  retrying 0",
+                          "arc    1/3 (33%)  cached 0  ok 0  failed 1  retrying 0",
+                          "all    3/7 (43%)  cached 1  ok 1  failed 1  retrying 0  "};
+    for (int i = 0; i < 3; i++) {
+        CHECK(fgets(got, sizeof got, f) != NULL);
+        CHECK(strncmp(got, want[i], strlen(want[i])) == 0);
+    }
+    CHECK(fgets(got, sizeof got, f) == NULL);
+    fclose(f);
+    /* settle: what was never reported came from the cache */
+    f = tmpfile();
+    p = progress_open(f);
+    progress_add_task(p, "x", 5);
+    progress_result(p, 0, 1, 0);
+    progress_settle(p);
+    progress_finish(p);
+    progress_free(p);
+    rewind(f);
+    CHECK(fgets(got, sizeof got, f) != NULL && contains(got, "x  5/5 (100%)  cached 4  ok 1"));
     fclose(f);
 
     setenv("EVALLUA_NO_PROGRESS", "1", 1);
@@ -392,8 +437,94 @@ static void test_progress(void)
     CHECK(ftell(f) == 0);
     fclose(f);
     progress_update(NULL, 1, 0, 0, 0); /* NULL is accepted everywhere */
+    progress_result(NULL, 0, 1, 0);
     progress_finish(NULL);
     progress_free(NULL);
+}
+
+/* ---- batches, finish_reason, server quirks ------------------------------------------- */
+
+static void test_batch_body(void)
+{
+    char err[256];
+    char *until[] = {"\n\n"}, *until2[] = {"\n\n"}, *other[] = {"Q:"};
+    eval_request reqs[5] = {gen("a", until, 1), gen("b\"", until2, 1), gen("c", other, 1),
+                            loglik("ctx", " cont"), loglik("roll", NULL)};
+    CHECK(oai_batchable(&reqs[0], &reqs[1]));  /* equal until lists, other arrays */
+    CHECK(!oai_batchable(&reqs[0], &reqs[2])); /* other stop strings */
+    CHECK(!oai_batchable(&reqs[0], &reqs[3])); /* other kind */
+    CHECK(oai_batchable(&reqs[3], &reqs[4]));  /* loglikelihood and rolling: both echo */
+    eval_request hot = gen("a", until, 1);
+    hot.gen.temperature = 0.5;
+    CHECK(!oai_batchable(&reqs[0], &hot));
+    size_t idx[] = {0, 1};
+    buf b = {0};
+    CHECK(oai_write_batch_body(&b, reqs, idx, 2, "m", err, sizeof err) == 0);
+    CHECK_STR(buf_str(&b), "{\"model\":\"m\",\"prompt\":[\"a\",\"b\\\"\"],\"max_tokens\":256,"
+                           "\"temperature\":0,\"stop\":[\"\\n\\n\"]}");
+    buf_clear(&b);
+    size_t echo[] = {3, 4};
+    CHECK(oai_write_batch_body(&b, reqs, echo, 2, "m", err, sizeof err) == 0);
+    CHECK_STR(buf_str(&b), "{\"model\":\"m\",\"prompt\":[\"ctx cont\",\"roll\"],\"max_tokens\":1,"
+                           "\"temperature\":0,\"echo\":true,\"logprobs\":1}");
+    buf_clear(&b);
+    CHECK(oai_write_batch_body(&b, reqs, idx, 1, "m", err, sizeof err) == 0); /* one: a plain body */
+    CHECK_STR(buf_str(&b), "{\"model\":\"m\",\"prompt\":\"a\",\"max_tokens\":256,\"temperature\":0,"
+                           "\"stop\":[\"\\n\\n\"]}");
+    buf_free(&b);
+}
+
+static void test_parse_batch(void)
+{
+    char *until[] = {"\n\n"};
+    eval_request reqs[3] = {gen("aaaa", until, 1), gen("bb", until, 1), gen("c", until, 1)};
+    eval_response resps[3];
+    memset(resps, 0, sizeof resps);
+    oai_verdict each[3];
+    oai_problem why[3];
+    size_t idx[] = {0, 1, 2};
+    /* choices out of order, matched by index; request 1's choice is missing */
+    const char *body = "{\"choices\":[{\"index\":2,\"text\":\"three\\n\\nmore\",\"finish_reason\":\"stop\"},"
+                       "{\"index\":0,\"text\":\"one one\",\"finish_reason\":\"length\"}],"
+                       "\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":5}}";
+    CHECK(oai_parse_batch(reqs, idx, 3, 0, body, strlen(body), resps, each, why) == OAI_OK);
+    CHECK(each[0] == OAI_OK && each[1] == OAI_RETRY && each[2] == OAI_OK);
+    CHECK_STR(resps[0].text, "one one");
+    CHECK_STR(resps[2].text, "three");
+    CHECK(resps[0].truncated == 1 && resps[2].truncated == 0);
+    CHECK(resps[1].status == RESP_PENDING && resps[1].text == NULL);
+    CHECK(contains(why[1].detail, "no choice with index 1"));
+    /* the usage is shared out and adds up */
+    CHECK(resps[0].prompt_tokens + resps[2].prompt_tokens == 7);
+    CHECK(resps[0].completion_tokens + resps[2].completion_tokens == 5);
+    CHECK(resps[0].prompt_tokens > resps[2].prompt_tokens); /* "aaaa" is longer than "c" */
+    for (int i = 0; i < 3; i++) response_free(&resps[i]);
+    /* a body that is not JSON: the whole batch */
+    CHECK(oai_parse_batch(reqs, idx, 3, 0, "<html>", 6, resps, each, why) == OAI_RETRY);
+    CHECK_STR(why[0].head, "non-JSON response");
+    /* chat: null content from a reasoning model is an empty answer, reasoning kept */
+    eval_response r;
+    memset(&r, 0, sizeof r);
+    oai_problem w;
+    const char *chat = "{\"choices\":[{\"message\":{\"content\":null,\"reasoning_content\":\"thinking\"},"
+                       "\"finish_reason\":\"length\"}]}";
+    CHECK(oai_parse_response(&reqs[0], 1, chat, strlen(chat), &r, &w) == OAI_OK);
+    CHECK_STR(r.text, "");
+    CHECK_STR(r.reasoning, "thinking");
+    CHECK(r.truncated == 1);
+    response_free(&r);
+}
+
+static void test_quirk_messages(void)
+{
+    CHECK(oai_is_context_error("This model's maximum context length is 2048 tokens. However, you requested 2100 tokens"));
+    CHECK(oai_is_context_error("prompt is too long: 5000 tokens > 4096 maximum"));
+    CHECK(oai_is_context_error("Input length exceeds max_model_len"));
+    CHECK(!oai_is_context_error("'messages' is required"));
+    CHECK(oai_is_logprobs_error("1 validation error: body.logprobs: Input should be a valid boolean"));
+    CHECK(oai_is_logprobs_error("echo is not supported together with logprobs for this model"));
+    CHECK(oai_is_logprobs_error("Echo is not supported"));
+    CHECK(!oai_is_logprobs_error("'prompt' is required"));
 }
 
 /* ---- backend: configuration and a closed port ----------------------------------- */
@@ -437,6 +568,25 @@ static void test_config(void)
     b = openai_backend_new(&cfg, err, sizeof err);
     CHECK(b && strcmp(b->vt->name, "openai-chat") == 0 && b->vt->kinds == REQ_GENERATE);
     if (b) b->vt->destroy(b);
+    /* several endpoints: '|' or whitespace between them; each is checked */
+    cfg = base_config("http://a:1/v1| http://b:2/v1/completions\thttp://c:3/v1");
+    b = openai_backend_new(&cfg, err, sizeof err);
+    CHECK(b != NULL);
+    openai_endpoint_stats eps[4];
+    CHECK(b && openai_backend_endpoints(b, eps, 4) == 3);
+    if (b) {
+        CHECK_STR(eps[0].url, "http://a:1/v1/completions");
+        CHECK_STR(eps[1].url, "http://b:2/v1/completions");
+        CHECK_STR(eps[2].url, "http://c:3/v1/completions");
+        CHECK(openai_backend_is(b) && openai_backend_counters(b)->http_requests == 0);
+        b->vt->destroy(b);
+    }
+    cfg = base_config("http://a:1/v1|ftp://b/v1");
+    CHECK(openai_backend_new(&cfg, err, sizeof err) == NULL);
+    CHECK(contains(err, "ftp://b/v1"));
+    cfg = base_config(" | ");
+    CHECK(openai_backend_new(&cfg, err, sizeof err) == NULL);
+    CHECK(contains(err, "base_url is required"));
 }
 
 static void test_connection_refused(void)
@@ -507,6 +657,9 @@ int main(void)
     test_parse_echo_failures();
     test_parse_generate();
     test_progress();
+    test_batch_body();
+    test_parse_batch();
+    test_quirk_messages();
     test_config();
     test_connection_refused();
     test_chat_rejects_loglikelihood();

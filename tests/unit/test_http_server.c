@@ -1,16 +1,12 @@
 /* test_http_server.c — the OpenAI backend against the fake server (tests/server, $FAKE_OPENAI):
  * mixed requests through injected 500s, garbage and truncated bodies; a rejected API key;
- * exhausted retries; a 400 that is not retried; Retry-After on 429 without blocking other
- * requests; concurrency and per-attempt timeouts. Expected values follow the rules in
+ * exhausted retries; a 400 that is not retried; a 429 with Retry-After pausing the whole
+ * client; concurrency and per-attempt timeouts. Batching, several endpoints, rate limits and
+ * server quirks are in test_http_engine.c. Expected values follow the rules in
  * tests/server/README.md. Skips (77) when FAKE_OPENAI is unset or missing. */
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "check.h"
 #include "http/openai.h"
@@ -18,116 +14,7 @@
 
 #define WRONG_KEY "wrong-key-XYZ-987"
 
-typedef struct server {
-    pid_t pid;
-    char dir[64];  /* temporary directory for the port file, log and rules */
-    char url[96];  /* http://127.0.0.1:PORT/v1 */
-} server;
-
-static const char *fake_path;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int contains(const char *hay, const char *needle)
-{
-    return hay && needle && strstr(hay, needle) != NULL;
-}
-
-static void dir_file(const server *s, const char *name, char *out, size_t outlen)
-{
-    snprintf(out, outlen, "%s/%s", s->dir, name);
-}
-
-/* Stop the server (SIGTERM, then SIGKILL after 5 s) and remove its directory. */
-static void server_stop(server *s)
-{
-    if (s->pid > 0) {
-        kill(s->pid, SIGTERM);
-        int status;
-        double t0 = now_s();
-        while (waitpid(s->pid, &status, WNOHANG) == 0) {
-            if (now_s() - t0 > 5.0) {
-                kill(s->pid, SIGKILL);
-                waitpid(s->pid, &status, 0);
-                break;
-            }
-            sleep_ms(10);
-        }
-        s->pid = 0;
-    }
-    const char *names[] = {"port", "log", "rules.jsonl", "stderr"};
-    char path[160];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        dir_file(s, names[i], path, sizeof path);
-        unlink(path);
-    }
-    rmdir(s->dir);
-}
-
-/* Wait up to 10 s for the port file; 0 and s->url set, or -1. */
-static int wait_port(server *s)
-{
-    char path[160];
-    dir_file(s, "port", path, sizeof path);
-    for (int i = 0; i < 1000; i++) {
-        FILE *f = fopen(path, "r");
-        int port = 0;
-        if (f) {
-            int ok = fscanf(f, "%d", &port) == 1;
-            fclose(f);
-            if (ok && port > 0) {
-                snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d/v1", port);
-                return 0;
-            }
-        }
-        if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
-            s->pid = 0;
-            return -1;
-        }
-        sleep_ms(10);
-    }
-    return -1;
-}
-
-/* Start fake_openai with the NULL-terminated extra arguments (and --log, --port-file). */
-static int server_start(server *s, const char *const *extra)
-{
-    memset(s, 0, sizeof *s);
-    snprintf(s->dir, sizeof s->dir, "/tmp/evallua_http_XXXXXX");
-    if (!mkdtemp(s->dir)) return -1;
-    char port[160], log[160], err[160];
-    dir_file(s, "port", port, sizeof port);
-    dir_file(s, "log", log, sizeof log);
-    dir_file(s, "stderr", err, sizeof err);
-    const char *argv[40] = {fake_path, "--port", "0", "--port-file", port, "--log", log,
-                            "--lifetime", "120"};
-    size_t argc = 9;
-    for (size_t i = 0; extra && extra[i] && argc < 39; i++) argv[argc++] = extra[i];
-    argv[argc] = NULL;
-    s->pid = fork();
-    if (s->pid == 0) {
-        if (!freopen(err, "w", stderr)) _exit(126);
-        execv(fake_path, (char *const *)argv);
-        _exit(127);
-    }
-    if (s->pid < 0 || wait_port(s) != 0) {
-        fprintf(stderr, "cannot start %s (see %s)\n", fake_path, err);
-        server_stop(s);
-        return -1;
-    }
-    return 0;
-}
+#include "fake_server.h"
 
 static backend *open_backend(const server *s, int chat, int concurrency, const char *key)
 {
@@ -147,86 +34,6 @@ static backend *open_backend(const server *s, int chat, int concurrency, const c
     backend *b = openai_backend_new(&cfg, err, sizeof err);
     if (!b) fprintf(stderr, "openai_backend_new: %s\n", err);
     return b;
-}
-
-/* ---- the fake server's model (README "Tokenizer") -------------------------------------- */
-
-static uint32_t fnv1a32(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 16777619u;
-    }
-    return h;
-}
-
-static double lp(const char *t)
-{
-    return -(1.0 + (double)(fnv1a32(t) % 1000u)) / 200.0;
-}
-
-static int greedy(const char *t)
-{
-    return fnv1a32(t) % 4u != 0;
-}
-
-/* ---- requests ------------------------------------------------------------------------ */
-
-static char *fmt(const char *f, int i)
-{
-    buf b = {0};
-    buf_printf(&b, f, i);
-    return buf_steal(&b);
-}
-
-static void set_until(eval_request *r, const char *stop)
-{
-    r->gen.until = xcalloc(1, sizeof *r->gen.until);
-    r->gen.until[0] = xstrdup(stop);
-    r->gen.n_until = 1;
-    r->gen.top_p = -1;
-    r->gen.seed = -1;
-}
-
-/* Request i of the completions mix: loglikelihood, rolling or generate. */
-static void mixed_request(eval_request *r, int i)
-{
-    memset(r, 0, sizeof *r);
-    if (i % 3 == 0) {
-        r->kind = REQ_LOGLIKELIHOOD;
-        r->context = fmt("Item %d:", i);
-        r->continuation = fmt(" w%d", i);
-    } else if (i % 3 == 1) {
-        r->kind = REQ_LOGLIKELIHOOD_ROLLING;
-        r->context = fmt("alpha beta w%d", i);
-    } else {
-        r->kind = REQ_GENERATE;
-        r->context = fmt("Q%d", i);
-        set_until(r, "\n\n");
-    }
-}
-
-static int check_mixed_response(const eval_request *r, const eval_response *p, int i)
-{
-    if (p->status != RESP_OK) {
-        fprintf(stderr, "request %d failed: %s\n", i, p->error ? p->error : "(no reason)");
-        return 0;
-    }
-    char word[32];
-    snprintf(word, sizeof word, " w%d", i);
-    if (r->kind == REQ_LOGLIKELIHOOD)
-        return fabs(p->logprob - lp(word)) < 1e-9 && p->is_greedy == greedy(word);
-    if (r->kind == REQ_LOGLIKELIHOOD_ROLLING) return fabs(p->logprob - (lp(" beta") + lp(word))) < 1e-9;
-    return p->text && strcmp(p->text, "The answer is 42.") == 0 && p->completion_tokens == 5;
-}
-
-static void free_batch(eval_request *reqs, eval_response *resps, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        request_free(&reqs[i]);
-        response_free(&resps[i]);
-    }
 }
 
 /* ---- tests --------------------------------------------------------------------------- */
@@ -403,21 +210,44 @@ static void test_exhausted_and_not_retried(void)
     server_stop(&s);
 }
 
-/* The first reply is a 429 with Retry-After: 1. With one slot, the other 7 requests go
-   through while request 0 waits, and request 0 is sent again about 1 s later. */
-static void test_retry_after_does_not_block(void)
+/* Arrival times (ms since the server started) of the POSTs in its --log-times log:
+   times[n-1] for request n; returns how many were read. */
+static int log_times(const server *s, double *times, int max)
+{
+    char path[160], line[4096];
+    dir_file(s, "log", path, sizeof path);
+    FILE *f = fopen(path, "r");
+    int count = 0;
+    while (f && count < max && fgets(line, sizeof line, f)) {
+        long n;
+        char url[64];
+        double ms;
+        if (sscanf(line, "%ld %63s %lf", &n, url, &ms) == 3 && n >= 1 && n <= max) {
+            times[n - 1] = ms;
+            count++;
+        }
+    }
+    if (f) fclose(f);
+    return count;
+}
+
+/* The first four replies are 429s with Retry-After: 1. A 429 slows the whole client, not
+   only the throttled requests: nothing at all is sent for a second, then everything
+   (the four throttled ones again included) goes through. */
+static void test_429_slows_the_client(void)
 {
     server s;
-    const char *args[] = {"--fail-first", "1", "--fail-status", "429", "--retry-after", "1", NULL};
+    const char *args[] = {"--fail-first", "4", "--fail-status", "429", "--retry-after", "1",
+                          "--log-times", "1", NULL};
     int started = server_start(&s, args) == 0;
     CHECK(started);
     if (!started) return;
-    enum { N = 8 };
+    enum { N = 12 };
     eval_request reqs[N];
     eval_response resps[N];
     memset(resps, 0, sizeof resps);
     for (int i = 0; i < N; i++) mixed_request(&reqs[i], i);
-    backend *b = open_backend(&s, 0, 1, NULL);
+    backend *b = open_backend(&s, 0, 4, NULL);
     CHECK(b != NULL);
     if (b) {
         char err[256];
@@ -427,19 +257,15 @@ static void test_retry_after_does_not_block(void)
         CHECK(dt >= 0.9 && dt < 5.0);
         int ok = 0;
         for (int i = 0; i < N; i++) ok += check_mixed_response(&reqs[i], &resps[i], i);
-        CHECK(ok == N && resps[0].attempts == 2 && resps[1].attempts == 1);
+        CHECK(ok == N && resps[0].attempts == 2 && resps[4].attempts == 1);
+        CHECK(openai_backend_counters(b)->throttled == 4);
         b->vt->destroy(b);
     }
-    /* the log's last line (request 9) is request 0's retry */
-    char path[160], line[512], last[512] = "";
-    dir_file(&s, "log", path, sizeof path);
-    FILE *f = fopen(path, "r");
-    CHECK(f != NULL);
-    if (f) {
-        while (fgets(line, sizeof line, f)) snprintf(last, sizeof last, "%s", line);
-        fclose(f);
-    }
-    CHECK(strncmp(last, "9 /v1/completions", 17) == 0 && contains(last, "Item 0: w0"));
+    double times[N + 4];
+    CHECK(log_times(&s, times, N + 4) == N + 4);
+    double gap = times[4] - times[3]; /* request 5 came only after the pause */
+    for (int n = 5; n < N + 4; n++) CHECK(times[n] - times[3] >= 900.0);
+    printf("429: the next request came %.0f ms after the throttled ones\n", gap);
     free_batch(reqs, resps, N);
     server_stop(&s);
 }
@@ -504,7 +330,7 @@ int main(void)
     test_mixed_with_faults();
     test_rejected_key();
     test_exhausted_and_not_retried();
-    test_retry_after_does_not_block();
+    test_429_slows_the_client();
     test_concurrency_and_timeout();
     return check_summary();
 }
