@@ -73,6 +73,7 @@ static const luaL_Reg host_preload[] = {
     {"evallua.parallel", luaopen_evallua_parallel},
     {"evallua.metrics", luaopen_evallua_metrics},
     {"evallua.sandbox", luaopen_evallua_sandbox},
+    {"evallua.ifeval", luaopen_evallua_ifeval},
     {NULL, NULL},
 };
 

@@ -537,6 +537,9 @@ static int backend_gc(lua_State *L)
     if (lb->b) lb->b->vt->destroy(lb->b);
     lb->b = NULL;
     lb->native = NULL;
+    lb->http = NULL;
+    free(lb->label);
+    lb->label = NULL;
     return 0;
 }
 

@@ -18,5 +18,6 @@ int luaopen_evallua_report(lua_State *L);  /* "evallua.report"  core/report/lua_
 int luaopen_evallua_parallel(lua_State *L); /* "evallua.parallel" core/host/lua_parallel.c */
 int luaopen_evallua_metrics(lua_State *L);  /* "evallua.metrics" core/score/lua_metrics.c */
 int luaopen_evallua_sandbox(lua_State *L);  /* "evallua.sandbox" core/score/lua_sandbox.c */
+int luaopen_evallua_ifeval(lua_State *L);   /* "evallua.ifeval"  core/score/lua_ifeval.c */
 
 #endif

@@ -4,6 +4,7 @@
 #include "openai_json.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <math.h>
 #include <stdlib.h>
@@ -90,7 +91,8 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(epfd, op, s, &ev) != 0)
         epoll_ctl(epfd, op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev);
-    if (!socketp) curl_multi_assign(sh->multi, s, sh); /* non-NULL marks "registered" */
+    /* non-NULL marks "registered"; should it fail, the next call's ADD falls back to MOD */
+    if (!socketp) (void)curl_multi_assign(sh->multi, s, sh);
     return 0;
 }
 
@@ -146,6 +148,7 @@ static int slot_init(transport *t, xfer *x)
     if (!c) c = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(t->o.timeout_s * 1000));
     if (!c) c = curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(t->o.connect_timeout_s * 1000));
     if (!c) c = curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (!c) c = curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
     if (!c) c = curl_easy_setopt(e, CURLOPT_USERAGENT, t->o.user_agent);
     if (!c && !t->proxy_env) c = curl_easy_setopt(e, CURLOPT_PROXY, ""); /* no getenv per request */
     if (!c) curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* optional: gzip when built in */
@@ -225,7 +228,8 @@ void transport_free(transport *t)
     if (!t) return;
     for (int i = 0; i < t->n_slots; i++) {
         xfer *x = &t->slots[i];
-        if (x->easy && x->busy && multi_of(t, x)) curl_multi_remove_handle(multi_of(t, x), x->easy);
+        if (x->easy && x->busy && multi_of(t, x) && curl_multi_remove_handle(multi_of(t, x), x->easy))
+            fprintf(stderr, "evallua: warning: a transfer could not be removed at cleanup\n");
         if (x->easy) curl_easy_cleanup(x->easy);
         buf_free(&x->body);
         buf_free(&x->resp);
@@ -352,7 +356,9 @@ xfer *transport_done(transport *t, CURLcode *result)
 void transport_release(transport *t, xfer *x)
 {
     if (!x->busy) return;
-    curl_multi_remove_handle(multi_of(t, x), x->easy); /* CURLM_OK, or it was not added */
+    CURLMcode mc = curl_multi_remove_handle(multi_of(t, x), x->easy);
+    if (mc != CURLM_OK) /* only a handle that was never added: nothing to undo */
+        fprintf(stderr, "evallua: warning: curl_multi_remove_handle: %s\n", curl_multi_strerror(mc));
     slot_free(t, x);
 }
 

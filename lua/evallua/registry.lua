@@ -20,7 +20,7 @@ local SAFE_GLOBALS = {
 local ALLOWED_MODULES = {
   ["evallua.regex"] = true, ["evallua.json"] = true, ["evallua.template"] = true,
   ["evallua.util"] = true, ["evallua.score"] = true, ["evallua.metrics"] = true,
-  ["evallua.sandbox"] = true,
+  ["evallua.sandbox"] = true, ["evallua.ifeval"] = true,
 }
 
 -- Task scripts get evallua.json without its file functions.

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# bench/http/run.sh [BUILD_DIR] — the HTTP benchmark of docs/performance.md, against the
+# project's own test server (tests/server) on loopback. Not a test: it prints numbers.
+#   (a) 200k generate requests through the whole pipeline (`evallua run` of the bench_gen
+#       task, response cache on, results written), zero-latency server; the same requests
+#       with batch_size=16; and the aiohttp comparison client (aiohttp_client.py) on the
+#       same requests. Requests/s and client CPU-microseconds per request.
+#   (b) a server with 50 ms latency, 20k requests at concurrency 1024: wall time of the HTTP
+#       phase against the ideal N*L/C.
+#   (c) peak RSS with 1M requests queued in one b:run (queue_rss.lua).
+# Knobs: N (200000), QUEUE_N (1000000), CONC (64), SKIP_AIOHTTP=1, SKIP_RSS=1.
+# Needs the build's evallua and fake_openai, and python3 with aiohttp for the comparison
+# (pip install aiohttp); the machine should be otherwise idle.
+set -eu
+# shellcheck disable=SC2034 # ZERO_PID documents which server (c) uses
+HERE=$(cd "$(dirname "$0")" && pwd)
+BUILD=$(cd "${1:-$HERE/../../build}" && pwd)
+EVALLUA=$BUILD/evallua
+FAKE=$BUILD/tests/fake_openai
+N=${N:-200000} QUEUE_N=${QUEUE_N:-1000000} CONC=${CONC:-64}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/evallua_bench.XXXXXX")
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+trap cleanup EXIT
+export EVALLUA_NO_PROGRESS=1 XDG_CACHE_HOME=$TMP/cache
+
+# start NAME ARGS...: a fake_openai; sets URL and SPID
+start() {
+  local name=$1
+  shift
+  "$FAKE" --port 0 --port-file "$TMP/$name.port" --lifetime 3600 "$@" 2>"$TMP/$name.err" &
+  SPID=$!
+  PIDS+=("$SPID")
+  for _ in $(seq 100); do [ -s "$TMP/$name.port" ] && break; sleep 0.05; done
+  URL="http://127.0.0.1:$(cat "$TMP/$name.port")/v1"
+}
+server_cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # clock ticks
+ticks=$(getconf CLK_TCK)
+jqv() { "$EVALLUA" exec "$HERE/../../tests/e2e/jq.lua" "$@"; }
+
+# pipeline NAME EXTRA_MODEL_ARGS: evallua run of bench_gen; prints the figures
+pipeline() {
+  local name=$1 extra=$2 s0 s1
+  s0=$(server_cpu "$SPID")
+  /usr/bin/time -f "%U %S %M" -o "$TMP/$name.time" "$EVALLUA" run --model openai-completions \
+    --model_args "base_url=$URL,model=fake-model,concurrency=$CONC$extra" --tasks bench_gen \
+    --include-path "$HERE/tasks" --data-dir "$TMP/data" --cache "$TMP/$name.sqlite" \
+    --output "$TMP/$name.json" >"$TMP/$name.out" 2>"$TMP/$name.err"
+  s1=$(server_cpu "$SPID")
+  read -r user sys rss <"$TMP/$name.time"
+  local wall backend
+  wall=$(jqv "$TMP/$name.json" throughput.wall_seconds)
+  backend=$(jqv "$TMP/$name.json" throughput.backend_seconds)
+  awk -v n="$N" -v w="$wall" -v b="$backend" -v u="$user" -v s="$sys" -v rss="$rss" \
+      -v sc="$((s1 - s0))" -v tk="$ticks" -v name="$name" 'BEGIN {
+    printf "%-22s whole run %6.2f s = %6.0f req/s | HTTP phase (cache included) %6.2f s = %6.0f req/s | client %5.1f CPU-us/req | server %4.1f CPU-us/req | peak RSS %4.0f MiB\n",
+      name, w, n / w, b, n / b, (u + s) * 1e6 / n, sc / tk * 1e6 / n, rss / 1024 }'
+}
+
+"$HERE/make_data.sh" "$TMP/data" "$N"
+echo "== (a) $N generate requests, zero-latency server, concurrency $CONC, $(nproc) cores"
+start zero --threads 1
+ZERO_URL=$URL ZERO_PID=$SPID
+pipeline "evallua" ""
+pipeline "evallua batch_size=16" ",batch_size=16"
+"$EVALLUA" exec "$HERE/queue_rss.lua" "$URL" "$N" "$CONC" | sed 's/^/engine alone (no cache): /'
+if [ "${SKIP_AIOHTTP:-0}" != 1 ]; then
+  s0=$(server_cpu "$SPID")
+  python3 "$HERE/aiohttp_client.py" "$URL" "$N" "$CONC"
+  s1=$(server_cpu "$SPID")
+  awk -v sc="$((s1 - s0))" -v tk="$ticks" -v n="$N" 'BEGIN { printf "  (server %.1f CPU-us/req)\n", sc / tk * 1e6 / n }'
+fi
+
+echo "== (b) 20000 requests, 50 ms server latency, concurrency 1024"
+start slow --threads 1 --delay-ms 50
+"$EVALLUA" run --no-cache --model openai-completions \
+  --model_args "base_url=$URL,model=fake-model,concurrency=1024" --tasks bench_gen \
+  --include-path "$HERE/tasks" --data-dir "$TMP/data" --limit 20000 --output "$TMP/b.json" \
+  >"$TMP/b.out" 2>"$TMP/b.err"
+awk -v b="$(jqv "$TMP/b.json" throughput.backend_seconds)" 'BEGIN {
+  ideal = 20000 * 0.05 / 1024
+  printf "HTTP phase %.3f s; ideal N*L/C %.3f s (%.0f waves: %.3f s); %+.1f%% over N*L/C\n", b, ideal, 20, 20 * 0.05, (b / ideal - 1) * 100 }'
+
+if [ "${SKIP_RSS:-0}" != 1 ]; then
+  echo "== (c) $QUEUE_N requests queued in one b:run"
+  "$EVALLUA" exec "$HERE/queue_rss.lua" "$ZERO_URL" "$QUEUE_N" "$CONC"
+fi
