@@ -81,9 +81,10 @@ static int harness_processes(void)
     return count;
 }
 
+/* Waits up to 10 s: a PID namespace's teardown can lag on a loaded machine. */
 static int no_harness_left(void)
 {
-    for (int i = 0; i < 50; i++) {
+    for (int i = 0; i < 500; i++) {
         if (harness_processes() == 0) return 1;
         usleep(20000);
     }
