@@ -35,11 +35,7 @@ return {
   filters = {
     -- remove_boxed(last_boxed_only_string(output)); "" where Evalchemy's try/except gives ""
     { name = "boxed",
-      function(resps)
-        local out = {}
-        for i, r in ipairs(resps) do out[i] = mm.boxed_answer(r) or "" end
-        return out
-      end,
+      util.map_responses(function(r) return mm.boxed_answer(r) or "" end),
       { "take_first" } },
   },
   metrics = {

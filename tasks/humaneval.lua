@@ -77,6 +77,7 @@ return {
   humaneval("humaneval", { aliases = { "HumanEval", "human_eval", "openai_humaneval" } }),
   -- lm-eval's humaneval_64: 64 samples at temperature 0.2, top_p 0.95; pass@2 ... pass@64
   humaneval("humaneval_64", {
+    aliases = { "HumanEval-64", "humaneval-64" },
     repeats = 64,
     generation_kwargs = {
       ["until"] = { "\nclass", "\ndef", "\n#", "\nif", "\nprint" },

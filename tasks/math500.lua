@@ -7,6 +7,7 @@
 -- Evalchemy always sends the prompt as one chat user message (the model's chat template
 -- applied); run with --apply-chat-template to match it.
 local metrics = require "evallua.metrics"
+local util = require "evallua.util"
 local mm = metrics.math
 
 return {
@@ -22,11 +23,7 @@ return {
   keep_reasoning = true,
   filters = {
     { name = "boxed",
-      function(resps)
-        local out = {}
-        for i, r in ipairs(resps) do out[i] = mm.boxed_answer(r) or "" end
-        return out
-      end,
+      util.map_responses(function(r) return mm.boxed_answer(r) or "" end),
       { "take_first" } },
   },
   metrics = {
