@@ -75,7 +75,7 @@ return {
   generation_kwargs = { ["until"] = { "\nQ:" } },
   metrics = {
     -- utils.process_results: results[0].strip().split("\n")[0]
-    { "coqa_em_f1", score = function(doc, response)
+    { "coqa_em_f1", reports = { "em", "f1" }, score = function(doc, response)
         local pred = score.strip(response)
         pred = string.match(pred, "^[^\n]*")
         return compute_scores(doc_to_target(doc), pred)

@@ -83,7 +83,7 @@ return {
   generation_kwargs = { ["until"] = { "." } },
   metrics = {
     -- utils.process_results: the completion against every gold tuple; em and f1 maxima
-    { "drop_em_f1", score = function(doc, response)
+    { "drop_em_f1", reports = { "em", "f1" }, score = function(doc, response)
         local r = metrics.drop({ response }, { doc.answers })
         return { em = r.em[1], f1 = r.f1[1] }
       end },

@@ -28,6 +28,7 @@ end
 -- of the output, or the whole output, with the gold answer).
 local EXACT_MATCH = {
   "math_is_equiv",
+  reports = { "exact_match" },
   score = function(doc, response)
     return { exact_match = mm.is_equiv(mm.dollar_extract(response), doc.answer) and 1 or 0 }
   end,

@@ -66,7 +66,7 @@ local function humaneval(name, extra)
       do_sample = false,
     },
     filters = { { name = "create_test", create_test } },
-    metrics = { { "pass_at_k", score = pass_at_k { 1, 10, 100 }, aggregation = "mean",
+    metrics = { { "pass_at_k", reports = { "pass@1" }, score = pass_at_k { 1, 10, 100 }, aggregation = "mean",
                   higher_is_better = true } },
   }
   for k, v in pairs(extra) do t[k] = v end
@@ -86,7 +86,8 @@ return {
       temperature = 0.2,
       top_p = 0.95,
     },
-    metrics = { { "pass_at_k", score = pass_at_k { 2, 8, 16, 32, 64 }, aggregation = "mean",
+    metrics = { { "pass_at_k", reports = { "pass@2", "pass@8", "pass@16", "pass@32", "pass@64" },
+                  score = pass_at_k { 2, 8, 16, 32, 64 }, aggregation = "mean",
                   higher_is_better = true } },
   }),
 }

@@ -81,6 +81,7 @@ end
 -- lm-eval's process_results: both metrics from the raw output.
 local METRIC = {
   "minerva_equiv",
+  reports = { "exact_match", "math_verify" },
   score = function(doc, response)
     local answer = mm.minerva_normalize(mm.extract_minerva(response))
     return {

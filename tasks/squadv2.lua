@@ -33,7 +33,7 @@ return {
   generation_kwargs = { ["until"] = { "\n" } },
   metrics = {
     -- squad_v2's exact and f1 over the corpus are the means of the per-question scores x 100
-    { "squad_v2", score = function(doc, response)
+    { "squad_v2", reports = { "exact", "f1" }, score = function(doc, response)
         local r = metrics.squad({ response }, { doc.answers.text })
         return { exact = 100 * r.exact[1], f1 = 100 * r.f1[1] }
       end },

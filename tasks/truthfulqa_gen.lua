@@ -200,7 +200,9 @@ return {
     num_fewshot = 0,
     doc_to_text = function(doc) return PRIMER .. "\n\nQ: " .. doc.question end,
     doc_to_target = " ",
-    metrics = { { "bleu_rouge", score = bleu_rouge } },
+    metrics = { { "bleu_rouge", score = bleu_rouge, reports = {
+      "bleu_max", "bleu_acc", "bleu_diff", "rouge1_max", "rouge1_acc", "rouge1_diff",
+      "rouge2_max", "rouge2_acc", "rouge2_diff", "rougeL_max", "rougeL_acc", "rougeL_diff" } } },
   },
   -- lm-eval's `truthfulqa` tag: every TruthfulQA variant in one run (truthfulqa_mc2 joins it
   -- where tasks/truthfulqa.lua defines it)
