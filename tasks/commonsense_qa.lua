@@ -4,16 +4,18 @@
 -- "Question: <question.strip()>\nA. ...\nE. ...\nAnswer:" scored on the letters " A" ... " E",
 -- gold = answerKey; metric acc.
 local score = require "evallua.score"
+local util = require "evallua.util"
 
 local LETTERS = { "A", "B", "C", "D", "E" }
 
 -- "Question: {{ question.strip() }}\nA. {{choices['text'][0]}}\n...E. ...\nAnswer:"
 local function doc_to_text(doc)
-  local parts = { "Question: " .. score.strip(doc.question) }
+  local parts = { "Question: " .. score.strip(util.field(doc, "question")) }
+  local texts = util.field(util.field(doc, "choices"), "text")
   for i, letter in ipairs(LETTERS) do
-    local text = doc.choices.text[i]
+    local text = texts[i]
     if text == nil then
-      error(string.format("choices.text has %d entries, the prompt needs 5", #doc.choices.text), 0)
+      error(string.format("choices.text has %d entries, the prompt needs 5", #texts), 0)
     end
     parts[#parts + 1] = letter .. ". " .. text
   end

@@ -6,11 +6,13 @@
 -- gold answers when there are several). (task-formats.md §30)
 local metrics = require "evallua.metrics"
 local score = require "evallua.score"
+local util = require "evallua.util"
 
 -- utils.doc_to_text: "<story>\n\n", then "Q: <q>\n\n" + "A: <a>\n\n" per earlier turn, then
 -- "Q: <last q>\n\nA:" (zip_longest of the questions with the answers minus the last).
 local function doc_to_text(doc)
-  local qs, as = doc.questions.input_text, doc.answers.input_text
+  local qs = util.field(util.field(doc, "questions"), "input_text")
+  local as = util.field(util.field(doc, "answers"), "input_text")
   local parts = { doc.story .. "\n\n" }
   for i = 1, math.max(#qs, #as - 1) do
     parts[#parts + 1] = "Q: " .. (qs[i] == nil and "None" or qs[i]) .. "\n\n"
@@ -22,7 +24,7 @@ end
 -- utils.doc_to_target: the last turn's answer, then each additional answer for that turn
 -- that differs case-insensitively from those already listed (additional_answers in key order).
 local function doc_to_target(doc)
-  local turn = #doc.questions.input_text
+  local turn = #util.field(util.field(doc, "questions"), "input_text")
   local answers = { doc.answers.input_text[turn] }
   local lowered = { [score.lower(answers[1])] = true }
   local extra = doc.additional_answers

@@ -7,6 +7,7 @@
 -- answer's first line against the references.
 local metrics = require "evallua.metrics"
 local score = require "evallua.score"
+local util = require "evallua.util"
 
 return {
   name = "quac",
@@ -23,7 +24,7 @@ return {
     { "f1", score = function(doc, response)
         local pred = string.match(score.strip(response), "^[^\n]*")
         local preds, refs = {}, {}
-        for i, ref in ipairs(doc.references) do preds[i], refs[i] = pred, { ref } end
+        for i, ref in ipairs(util.field(doc, "references")) do preds[i], refs[i] = pred, { ref } end
         if #refs == 0 then error("field 'references' is empty", 0) end
         local best = 0
         for _, f in ipairs(metrics.squad(preds, refs).f1) do best = math.max(best, f) end

@@ -11,6 +11,8 @@
 --   "Question: <question>\nAnswer: <answer text>\n"
 --   then the last problem's question, with nothing after it.
 
+local util = require "evallua.util"
+
 -- Python literal parser (lists, dicts, str, int, True/False/None), enough for `problems`.
 local parse_value
 
@@ -103,7 +105,7 @@ local LETTER_INDEX = { A = 1, B = 2, C = 3, D = 4 }
 
 -- ast.literal_eval(doc["problems"]); the list of problems.
 local function problems(doc)
-  if type(doc.problems) ~= "string" then
+  if type(util.field(doc, "problems")) ~= "string" then
     error("field 'problems' must be a string holding a Python list literal", 0)
   end
   local list, j = parse_value(doc.problems, 1)

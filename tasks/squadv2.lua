@@ -14,10 +14,11 @@
 -- HasAns_* / NoAns_* are means over a subset of the documents, which a per-document
 -- metric cannot express; they are not reported either.
 local metrics = require "evallua.metrics"
+local util = require "evallua.util"
 
 -- doc_to_target: " " + the first answer, or " unanswerable" (used by few-shot examples)
 local function doc_to_target(doc)
-  local texts = doc.answers.text
+  local texts = util.field(util.field(doc, "answers"), "text")
   if #texts > 0 then return " " .. texts[1] end
   return " unanswerable"
 end

@@ -163,6 +163,14 @@ function M.lstrip(s)
   return (leading_space:sub(s, ""))
 end
 
+--- doc[name], or an error naming the missing field (for task functions that pass a field
+--- on, where Lua's own message would not name it): util.field(doc, "question").
+function M.field(doc, name)
+  local v = doc[name]
+  if v == nil or v == json.null then error(string.format("the document has no field '%s'", name), 0) end
+  return v
+end
+
 --- A filter step that applies fn to every response of a document (a task's `filters`
 --- entry: { name = "...", util.map_responses(fn), { "take_first" } }).
 function M.map_responses(fn)

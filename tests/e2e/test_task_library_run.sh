@@ -72,4 +72,15 @@ done
 check_has "show squadv2 doc 0" "$(cat "$TMP/show.out")" "$(printf 'context:\nTitle: Normans\n\nBackground: The Normans gave their name to Normandy, a region in France.\n\nQuestion: In what country is Normandy located?\n\nAnswer:\n---')"
 "$EVALLUA" show commonsense_qa --doc 0 --num-fewshot 1 --data-dir "$FIX" >"$TMP/show2.out" 2>&1
 check_has "show commonsense_qa 1-shot" "$(cat "$TMP/show2.out")" "$(printf 'Answer: D\n\nQuestion: Where would you put a plate after washing it?\nA. oven')"
+# --- bad data stops the run before any request is sent ----------------------------------------
+mkdir -p "$TMP/bad/tau/commonsense_qa/default"
+cp "$FIX/tau/commonsense_qa/default/validation.jsonl" "$TMP/bad/tau/commonsense_qa/default/validation.jsonl"
+echo '{"id": "x", "question": "Q", "choices": {"label": ["A"], "text": ["a", "b", "c", "d", "e"]}, "answerKey": "G"}' \
+  >>"$TMP/bad/tau/commonsense_qa/default/validation.jsonl"
+start_server bad
+"$EVALLUA" run --model openai-completions --model-args "base_url=$URL,model=fake-model" \
+  --tasks commonsense_qa --data-dir "$TMP/bad" --no-progress --output "$TMP/bad.json" >"$TMP/bad.out" 2>"$TMP/bad.err"
+check_eq "bad document: exit status 2" "$?" 2
+check_has "bad document: named" "$(cat "$TMP/bad.err")" "document 3: target 'G' is not one of the choices ($TMP/bad/tau/commonsense_qa/default/validation.jsonl:4)"
+check_eq "bad document: no request sent" "$(requests_logged bad)" 0
 finish
