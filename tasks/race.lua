@@ -138,7 +138,8 @@ local function doc_to_text(doc)
 end
 
 local function doc_to_choice(doc)
-  local last = problems(doc)[#problems(doc)]
+  local list = problems(doc)
+  local last = list[#list]
   local out = {}
   for i = 1, 4 do
     if last.options[i] == nil then error("the last problem has fewer than 4 options", 0) end
