@@ -7,7 +7,7 @@
 --
 -- The block sits between the lines BEGIN and END below. Families of subtasks that differ
 -- only in their subject (mmlu_<subject>, bbh_*_<subtask>, hendrycks_math_<subject>,
--- minerva_math_<subject>) are collapsed into one row. A custom metric that returns several
+-- minerva_math_<subject>, legalbench_contract_nli_<clause>) are collapsed into one row. A custom metric that returns several
 -- values names them in its `reports` list; otherwise the metric's name is what is reported.
 local registry = require "evallua.registry"
 
@@ -21,6 +21,7 @@ local FAMILIES = {
   { "bbh_fewshot_", "subtask" },
   { "hendrycks_math_", "subject" },
   { "minerva_math_", "subject" },
+  { "legalbench_contract_nli_", "clause" },
 }
 -- tasks whose names start like a family but stand alone (another dataset)
 local NOT_IN_FAMILY = { hendrycks_math500 = true, minerva_math500 = true }

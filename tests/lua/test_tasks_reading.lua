@@ -51,6 +51,7 @@ local E = {
   lb_corporate_lobbying = { description = "You are a lobbyist analyzing Congressional bills for their impacts on companies. Given the title and summary of the bill, plus information on the company from its 10K SEC filing, it is your job to determine if a bill is at least somewhat relevant to a company in terms of whether it could impact the company's bottom-line if it was enacted (by saying Yes or No).\n\n", body = "Official title of bill: A bill to tax sugar.\nOfficial summary of bill: Taxes sugary drinks.\nCompany name: SodaCo\nCompany business description: SodaCo sells soft drinks.\nLabel: Yes\n\nOfficial title of bill: A bill to fund parks.\nOfficial summary of bill: Funds national parks.\nCompany name: ChipCorp\nCompany business description: ChipCorp makes chips.\nLabel:" },
   lb_abercrombie = { description = "A mark is generic if it is the common name for the product. A mark is descriptive if it describes a purpose, nature, or attribute of the product. A mark is suggestive if it suggests or implies a quality or characteristic of the product. A mark is arbitrary if it is a real English word that has no relation to the product. A mark is fanciful if it is an invented word. Label the type of mark for the following products.\n\n", body = "Description: The mark \"Apple\" for computers.\nType: arbitrary\n\nDescription: The mark \"Ivory\" for a product made of elephant tusks.\nType: generic\n\nDescription: The mark \"Coppertone\" for sunscreen.\nType: suggestive\n\nDescription: The mark \"Kodak\" for cameras.\nType: fanciful\n\nDescription: The mark \"Tasty\" for bread.\nType: descriptive\n\nDescription: The mark \"Salt\" for salt.\nType:" },
   lb_international_citizenship_questions = { description = "Answer the following questions considering the state of international law on January 1st, 2020. Answer Yes or No.\n\n", body = "Question: Is citizenship in country 3 acquired by birth?\nAnswer: No\n\nQuestion: Is citizenship in country 0 acquired by birth?\nAnswer: Yes\n\nQuestion: Is citizenship in country 2 acquired by birth?\nAnswer: Yes\n\nQuestion: Is citizenship in country 1 acquired by birth?\nAnswer: No\n\nQuestion: Does country X allow dual citizenship?\nAnswer:" },
+  lb_contract_nli_no_licensing = { description = "Identify if the clause provides that the Agreement shall not grant Receiving Party any right to Confidential Information.\n\n", body = "Clause: Clause 7 of the NDA.\nLabel: No\n\nClause: Clause 0 of the NDA.\nLabel: Yes\n\nClause: Clause 6 of the NDA.\nLabel: Yes\n\nClause: Clause 5 of the NDA.\nLabel: No\n\nClause: Clause 4 of the NDA.\nLabel: Yes\n\nClause: Clause 2 of the NDA.\nLabel: Yes\n\nClause: Clause 3 of the NDA.\nLabel: No\n\nClause: Clause 1 of the NDA.\nLabel: No\n\nClause: Nothing in this Agreement grants any license.\nLabel:" },
   lb_function_of_decision_section = { description = nil, body = "Text: Paragraph 6 of the opinion.\nFunction: Decree\n\nText: Paragraph 3 of the opinion.\nFunction: Rule\n\nText: Paragraph 0 of the opinion.\nFunction: Facts\n\nText: Paragraph 4 of the opinion.\nFunction: Analysis\n\nText: Paragraph 5 of the opinion.\nFunction: Conclusion\n\nText: Paragraph 2 of the opinion.\nFunction: Issue\n\nText: Paragraph 1 of the opinion.\nFunction: Procedural History\n\nText: We therefore affirm.\nFunction:" },
 }
 
@@ -166,7 +167,8 @@ do
 end
 
 -- legalbench -------------------------------------------------------------------------------
-for _, name in ipairs { "proa", "corporate_lobbying", "abercrombie", "international_citizenship_questions" } do
+for _, name in ipairs { "proa", "corporate_lobbying", "abercrombie", "international_citizenship_questions",
+                        "contract_nli_no_licensing" } do
   local e = E["lb_" .. name]
   local s = sample("legalbench_" .. name, 0)
   check.eq(s.requests[1].context, e.description .. e.body, "legalbench_" .. name .. " default few-shot prompt")
@@ -183,6 +185,9 @@ do
   local tasks, groups = registry.resolve(reg, "LegalBench")
   check.eq(#tasks, 5, "legalbench group: HELM's five tasks")
   check.eq(groups[1].aggregate_specs, { { name = "exact_match", weight_by_size = false } })
+  tasks, groups = registry.resolve(reg, "LegalBench-ContractNLI")
+  check.eq(#tasks, 14, "legalbench_contract_nli: 14 tasks")
+  check.eq(groups[1].name, "legalbench_contract_nli")
   -- remove_whitespace (leading only), then exact_match ignoring case and punctuation
   local t = task_of("legalbench_proa")
   local filtered = t.filter_specs[1].steps[1]({ "  No.\n" })
