@@ -7,18 +7,9 @@
 -- Also `hendrycks_math500`: the same task on the 500 problems of HuggingFaceH4/MATH-500.
 -- (task-formats.md §19 and the \boxed{}/strip_string notes under §36)
 local metrics = require "evallua.metrics"
+local util = require "evallua.util"
 local mm = metrics.math
 
--- task suffix (lm-eval's name), dataset config
-local SUBJECTS = {
-  { "algebra", "algebra" },
-  { "counting_and_prob", "counting_and_probability" },
-  { "geometry", "geometry" },
-  { "intermediate_algebra", "intermediate_algebra" },
-  { "num_theory", "number_theory" },
-  { "prealgebra", "prealgebra" },
-  { "precalc", "precalculus" },
-}
 
 -- lm-eval's process_docs: keep problem and solution, add the boxed answer of the solution.
 local function process_docs(docs)
@@ -37,6 +28,7 @@ end
 -- of the output, or the whole output, with the gold answer).
 local EXACT_MATCH = {
   "math_is_equiv",
+  reports = { "exact_match" },
   score = function(doc, response)
     return { exact_match = mm.is_equiv(mm.dollar_extract(response), doc.answer) and 1 or 0 }
   end,
@@ -58,7 +50,7 @@ local function make(name, aliases, dataset)
 end
 
 local out, members = {}, {}
-for _, s in ipairs(SUBJECTS) do
+for _, s in ipairs(util.MATH_SUBJECTS) do
   local name = "hendrycks_math_" .. s[1]
   out[#out + 1] = make(name, { "hendrycks-math-" .. string.gsub(s[1], "_", "-") },
     { path = "EleutherAI/hendrycks_math", name = s[2], test_split = "test", training_split = "train" })

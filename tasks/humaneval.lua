@@ -66,7 +66,7 @@ local function humaneval(name, extra)
       do_sample = false,
     },
     filters = { { name = "create_test", create_test } },
-    metrics = { { "pass_at_k", score = pass_at_k { 1, 10, 100 }, aggregation = "mean",
+    metrics = { { "pass_at_k", reports = { "pass@1" }, score = pass_at_k { 1, 10, 100 }, aggregation = "mean",
                   higher_is_better = true } },
   }
   for k, v in pairs(extra) do t[k] = v end
@@ -77,6 +77,7 @@ return {
   humaneval("humaneval", { aliases = { "HumanEval", "human_eval", "openai_humaneval" } }),
   -- lm-eval's humaneval_64: 64 samples at temperature 0.2, top_p 0.95; pass@2 ... pass@64
   humaneval("humaneval_64", {
+    aliases = { "HumanEval-64", "humaneval-64" },
     repeats = 64,
     generation_kwargs = {
       ["until"] = { "\nclass", "\ndef", "\n#", "\nif", "\nprint" },
@@ -85,7 +86,8 @@ return {
       temperature = 0.2,
       top_p = 0.95,
     },
-    metrics = { { "pass_at_k", score = pass_at_k { 2, 8, 16, 32, 64 }, aggregation = "mean",
+    metrics = { { "pass_at_k", reports = { "pass@2", "pass@8", "pass@16", "pass@32", "pass@64" },
+                  score = pass_at_k { 2, 8, 16, 32, 64 }, aggregation = "mean",
                   higher_is_better = true } },
   }),
 }

@@ -42,7 +42,8 @@ return {
   doc_to_target = 0,
   generation_kwargs = { ["until"] = {}, do_sample = false, temperature = 0.0, max_gen_toks = 1280 },
   metrics = {
-    { "ifeval_prompt_level", aggregation = "mean", higher_is_better = true,
+    { "ifeval_prompt_level", reports = { "prompt_level_strict_acc", "prompt_level_loose_acc" },
+      aggregation = "mean", higher_is_better = true,
       score = function(doc, response)
         local v, n = verdicts(doc, response), #doc.instruction_id_list
         return {
@@ -50,7 +51,9 @@ return {
           prompt_level_loose_acc = count(v.loose) == n and 1 or 0,
         }
       end },
-    { "ifeval_inst_level", aggregation = "sum", higher_is_better = true,
+    { "ifeval_inst_level",
+      reports = { "inst_level_strict_followed", "inst_level_loose_followed", "inst_level_total" },
+      aggregation = "sum", higher_is_better = true,
       score = function(doc, response)
         local v = verdicts(doc, response)
         return {

@@ -102,5 +102,5 @@ return {
     for i, r in ipairs(resps) do all[i] = r end
     return { all }
   end } },
-  metrics = { { "pass_at_1", score = score, aggregation = "mean", higher_is_better = true } },
+  metrics = { { "pass_at_1", reports = { "pass_at_1" }, score = score, aggregation = "mean", higher_is_better = true } },
 }

@@ -18,18 +18,9 @@
 --                answer when MATH's is_equiv or the Minerva equivalence above holds.
 local metrics = require "evallua.metrics"
 local regex = require "evallua.regex"
+local util = require "evallua.util"
 local mm = metrics.math
 
--- task suffix (lm-eval's name), dataset config
-local SUBJECTS = {
-  { "algebra", "algebra" },
-  { "counting_and_prob", "counting_and_probability" },
-  { "geometry", "geometry" },
-  { "intermediate_algebra", "intermediate_algebra" },
-  { "num_theory", "number_theory" },
-  { "prealgebra", "prealgebra" },
-  { "precalc", "precalculus" },
-}
 
 -- lm-eval's list_fewshot_samples(), character for character (including the stray "}" at
 -- the end of the first problem and the single backslash before the align line breaks).
@@ -90,6 +81,7 @@ end
 -- lm-eval's process_results: both metrics from the raw output.
 local METRIC = {
   "minerva_equiv",
+  reports = { "exact_match", "math_verify" },
   score = function(doc, response)
     local answer = mm.minerva_normalize(mm.extract_minerva(response))
     return {
@@ -123,7 +115,7 @@ local function make(name, aliases, dataset)
 end
 
 local out, members = {}, {}
-for _, s in ipairs(SUBJECTS) do
+for _, s in ipairs(util.MATH_SUBJECTS) do
   local name = "minerva_math_" .. s[1]
   out[#out + 1] = make(name, { "minerva-math-" .. string.gsub(s[1], "_", "-") },
     { path = "EleutherAI/hendrycks_math", name = s[2], test_split = "test", training_split = "train" })

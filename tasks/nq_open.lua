@@ -4,15 +4,7 @@
 -- "Q: ...?\nA:", few-shot examples separated by a single newline, generation stopped at a
 -- newline, period or comma, leading whitespace removed, exact_match against any of the
 -- answers with case, punctuation and articles ignored. (task-formats.md §32)
-local regex = require "evallua.regex"
-
--- lm-eval's remove_whitespace filter: str.lstrip() (Unicode whitespace, as Python's \s).
-local LEADING = regex.compile("^\\s+")
-local function lstrip(resps)
-  local out = {}
-  for i, r in ipairs(resps) do out[i] = LEADING:sub(r, "") end
-  return out
-end
+local util = require "evallua.util"
 
 return {
   name = "nq_open",
@@ -27,7 +19,8 @@ return {
   target_delimiter = " ",
   fewshot_delimiter = "\n",
   generation_kwargs = { ["until"] = { "\n", ".", "," }, do_sample = false, temperature = 0.0 },
-  filters = { { name = "remove_whitespace", lstrip, { "take_first" } } },
+  -- lm-eval's remove_whitespace filter: str.lstrip()
+  filters = { { name = "remove_whitespace", util.map_responses(util.lstrip), { "take_first" } } },
   metrics = {
     { "exact_match", ignore_case = true, ignore_punctuation = true,
       regexes_to_ignore = { "\\b(?:The |the |An |A |The |a |an )" } },

@@ -4,15 +4,7 @@
 -- validation split, "Question: ...?\nAnswer:", generation stopped at a newline, period or
 -- comma, leading whitespace removed, exact_match over answer.aliases. Zero-shot by default
 -- (commonly run 5-shot: the few-shot pool is the train split). (task-formats.md §31)
-local regex = require "evallua.regex"
-
--- lm-eval's remove_whitespace filter: str.lstrip() (Unicode whitespace, as Python's \s).
-local LEADING = regex.compile("^\\s+")
-local function lstrip(resps)
-  local out = {}
-  for i, r in ipairs(resps) do out[i] = LEADING:sub(r, "") end
-  return out
-end
+local util = require "evallua.util"
 
 return {
   name = "triviaqa",
@@ -25,6 +17,7 @@ return {
   doc_to_target = "{{answer.aliases}}",
   target_delimiter = " ",
   generation_kwargs = { ["until"] = { "\n", ".", "," }, do_sample = false, temperature = 0.0 },
-  filters = { { name = "remove_whitespace", lstrip, { "take_first" } } },
+  -- lm-eval's remove_whitespace filter: str.lstrip()
+  filters = { { name = "remove_whitespace", util.map_responses(util.lstrip), { "take_first" } } },
   metrics = { { "exact_match", ignore_case = true, ignore_punctuation = true } },
 }

@@ -190,14 +190,26 @@ local function bleu_rouge(doc, completion)
 end
 
 return {
-  name = "truthfulqa_gen",
-  aliases = { "TruthfulQA-gen", "truthfulqa-gen", "truthful_qa_gen" },
-  version = 3,
-  dataset = { path = "truthfulqa/truthful_qa", name = "generation", validation_split = "validation" },
-  process_docs = process_docs,
-  output_type = "generate_until",
-  num_fewshot = 0,
-  doc_to_text = function(doc) return PRIMER .. "\n\nQ: " .. doc.question end,
-  doc_to_target = " ",
-  metrics = { { "bleu_rouge", score = bleu_rouge } },
+  {
+    name = "truthfulqa_gen",
+    aliases = { "TruthfulQA-gen", "truthfulqa-gen", "truthful_qa_gen" },
+    version = 3,
+    dataset = { path = "truthfulqa/truthful_qa", name = "generation", validation_split = "validation" },
+    process_docs = process_docs,
+    output_type = "generate_until",
+    num_fewshot = 0,
+    doc_to_text = function(doc) return PRIMER .. "\n\nQ: " .. doc.question end,
+    doc_to_target = " ",
+    metrics = { { "bleu_rouge", score = bleu_rouge, reports = {
+      "bleu_max", "bleu_acc", "bleu_diff", "rouge1_max", "rouge1_acc", "rouge1_diff",
+      "rouge2_max", "rouge2_acc", "rouge2_diff", "rougeL_max", "rougeL_acc", "rougeL_diff" } } },
+  },
+  -- lm-eval's `truthfulqa` tag: every TruthfulQA variant in one run (truthfulqa_mc2 joins it
+  -- where tasks/truthfulqa.lua defines it)
+  {
+    group = "truthfulqa",
+    aliases = { "TruthfulQA", "truthful_qa", "truthful-qa" },
+    version = 3,
+    tasks = { "truthfulqa_mc1", "truthfulqa_gen" },
+  },
 }

@@ -27,6 +27,11 @@ local function load_split(t, data_dir, split, cache)
   end
   local ok, docs = pcall(data.read, path)
   if not ok then error(string.format("task '%s': %s", t.name, tostring(docs)), 0) end
+  if #docs == 0 then
+    error(string.format("task '%s': split '%s' of %s (config %s) has no documents: %s is empty",
+      t.name, split, ds.path, ds.name or "default", path), 0)
+  end
+  local raw = docs
   if t.process_docs then
     local ok2, processed = pcall(t.process_docs, docs)
     if not ok2 then
@@ -37,13 +42,55 @@ local function load_split(t, data_dir, split, cache)
     end
     docs = processed
   end
+  M.note_origins(cache, path, raw, docs)
   cache[key] = docs
   return docs
 end
 
---- Evaluation documents: test_split when set, else validation_split.
+--- Remember which file and record each document came from (in cache.origins, a weak
+--- table kept for the run), so that an error about a document can name its file and line.
+--- Documents process_docs made are matched to the raw records by position when it kept
+--- their number.
+function M.note_origins(cache, path, raw, docs)
+  cache.origins = cache.origins or setmetatable({}, { __mode = "k" })
+  for i, d in ipairs(raw) do cache.origins[d] = { path = path, record = i } end
+  if docs ~= raw and #docs == #raw then
+    for i, d in ipairs(docs) do
+      if type(d) == "table" and not cache.origins[d] then cache.origins[d] = { path = path, record = i } end
+    end
+  end
+end
+
+--- Where a document came from: "FILE:LINE" for JSON Lines (blank lines skipped, as the
+--- reader does), "FILE, record N" otherwise; nil when unknown.
+function M.where(cache, doc)
+  local o = cache and cache.origins and cache.origins[doc]
+  if not o then return nil end
+  if string.match(o.path, "%.jsonl$") then
+    local f = io.open(o.path, "r")
+    if f then
+      local n, line = 0, 0
+      for l in f:lines() do
+        line = line + 1
+        if string.find(l, "%S") then
+          n = n + 1
+          if n == o.record then
+            f:close()
+            return string.format("%s:%d", o.path, line)
+          end
+        end
+      end
+      f:close()
+    end
+  end
+  return string.format("%s, record %d", o.path, o.record)
+end
+
+--- Evaluation documents: test_split when set, else validation_split. The task keeps the
+--- run's cache (t.doc_cache) so that task.requests can name a bad document's file and line.
 function M.eval_docs(t, data_dir, cache)
   local split = t.dataset.test_split or t.dataset.validation_split
+  t.doc_cache = cache
   return load_split(t, data_dir, split, cache), split
 end
 
@@ -58,7 +105,10 @@ function M.fewshot_pool(t, data_dir, cache)
   end
   local ds = t.dataset
   local split = ds.fewshot_split or ds.training_split or ds.validation_split or ds.test_split
-  return load_split(t, data_dir, split, cache), split
+  local docs = load_split(t, data_dir, split, cache)
+  local o = cache.origins and cache.origins[docs[1]]
+  t.fewshot_source = string.format("split '%s'%s", split, o and (" (" .. o.path .. ")") or "")
+  return docs, split
 end
 
 --- Number of documents to evaluate given --limit (count, or fraction < 1; lm-eval's ceil).

@@ -45,7 +45,8 @@ function M.draw(s, doc, n)
   end
   local k = s.exclude_doc and n + 1 or n
   if k > #pool then
-    error(string.format("few-shot pool has %d documents, %d requested", #pool, k), 0)
+    error(string.format("few-shot pool has %d documents, %d requested%s", #pool, k,
+      s.exclude_doc and string.format(" (num_fewshot %d, plus the evaluated document, which is drawn and then excluded as lm-eval does)", n) or ""), 0)
   end
   local out = {}
   for _, i in ipairs(s.rng:sample(#pool, k)) do

@@ -303,6 +303,9 @@ function M.call(t, phase, doc_index, fn, ...)
   local res = table.pack(pcall(fn, ...))
   if res[1] then return table.unpack(res, 2, res.n) end
   local msg = tostring(res[2])
+  if t.fewshot_source and string.find(phase, "few-shot", 1, true) then
+    msg = msg .. "; the few-shot pool is " .. t.fewshot_source
+  end
   error(string.format("task '%s' (%s): %s document %d: %s", t.name, t.file or "?", phase,
     doc_index - 1, msg), 0)
 end
@@ -481,8 +484,29 @@ function M.gen_args(t, overrides, default_max)
   }
 end
 
+-- The data file and line of a document, for error messages ("" when unknown).
+local function origin(t, doc)
+  local where = t.doc_cache and require("evallua.docs").where(t.doc_cache, doc)
+  return where and (" (" .. where .. ")") or ""
+end
+
+local requests_of
+
 --- Requests for one document: a list of backend requests, plus the gold target and choices.
+--- An error names the document's data file and line, and which few-shot example failed.
 function M.requests(t, doc, shots, opts)
+  local res = table.pack(pcall(requests_of, t, doc, shots, opts))
+  if res[1] then return table.unpack(res, 2, res.n) end
+  for i, fs in ipairs(shots) do -- did a few-shot example fail?
+    local ok, err = pcall(M.example, t, fs)
+    if not ok then
+      error(string.format("few-shot example %d%s: %s", i, origin(t, fs), tostring(err)), 0)
+    end
+  end
+  error(tostring(res[2]) .. origin(t, doc), 0)
+end
+
+requests_of = function(t, doc, shots, opts)
   local ot = t.output_type
   if ot == "multiple_choice" then
     local question = M.doc_text(t, doc)

@@ -154,4 +154,43 @@ function M.coerce(v)
   return v
 end
 
+--- Helpers for task files ------------------------------------------------------------------
+
+--- Python's str.lstrip(): leading whitespace removed (Unicode whitespace, as Python's \s).
+local leading_space -- compiled on first use
+function M.lstrip(s)
+  leading_space = leading_space or require("evallua.regex").compile("^\\s+")
+  return (leading_space:sub(s, ""))
+end
+
+--- doc[name], or an error naming the missing field (for task functions that pass a field
+--- on, where Lua's own message would not name it): util.field(doc, "question").
+function M.field(doc, name)
+  local v = doc[name]
+  if v == nil or v == json.null then error(string.format("the document has no field '%s'", name), 0) end
+  return v
+end
+
+--- A filter step that applies fn to every response of a document (a task's `filters`
+--- entry: { name = "...", util.map_responses(fn), { "take_first" } }).
+function M.map_responses(fn)
+  return function(resps)
+    local out = {}
+    for i, r in ipairs(resps) do out[i] = fn(r) end
+    return out
+  end
+end
+
+--- MATH's seven subjects (Hendrycks et al., 2021) as lm-eval names its tasks: the task
+--- suffix and the EleutherAI/hendrycks_math config (hendrycks_math and minerva_math).
+M.MATH_SUBJECTS = {
+  { "algebra", "algebra" },
+  { "counting_and_prob", "counting_and_probability" },
+  { "geometry", "geometry" },
+  { "intermediate_algebra", "intermediate_algebra" },
+  { "num_theory", "number_theory" },
+  { "prealgebra", "prealgebra" },
+  { "precalc", "precalculus" },
+}
+
 return M
