@@ -63,8 +63,9 @@ static void split_line(buf *b, const pull_state *sp, int width)
         buf_puts(b, "present\n");
         return;
     }
-    if (sp->phase == PHASE_PROBE || sp->phase == PHASE_PROBING) {
-        buf_puts(b, o->status == PULL_FAILED ? "failed\n" : "asking for the size...\n");
+    if (!sp->have) { /* the size is not known yet */
+        buf_puts(b, sp->phase == PHASE_DONE ? (o->status == PULL_FAILED ? "failed\n" : "interrupted\n")
+                                            : "asking for the size...\n");
         return;
     }
     double pct = sp->n_pages ? 100.0 * (double)sp->pages_done / (double)sp->n_pages : 100.0;
