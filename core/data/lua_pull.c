@@ -90,6 +90,7 @@ static void push_result(lua_State *L, const pull_split *s)
     set_int(L, "rows_total", s->rows_total);
     set_int(L, "pages", s->pages);
     set_int(L, "pages_resumed", s->pages_resumed);
+    set_int(L, "pages_done", s->pages_done);
     set_int(L, "requests", s->requests);
     set_int(L, "truncated_rows", s->truncated_rows);
     lua_pushboolean(L, s->partial);

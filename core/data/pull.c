@@ -457,6 +457,11 @@ int pull_run(const pull_opts *o, pull_split *splits, size_t n, char *err, size_t
         if (st.sp[i].phase != PHASE_DONE && st.sp[i].phase != PHASE_SKIP)
             finish_split(&st, &st.sp[i], rc == 1 ? PULL_INTERRUPTED : PULL_FAILED,
                          rc == 1 ? "interrupted" : err);
+        splits[i].pages_done = st.sp[i].pages_done;
+        if (splits[i].status == PULL_INTERRUPTED) { /* the pages kept are what matters now */
+            free(splits[i].path);
+            splits[i].path = xstrdup(st.sp[i].part_dir);
+        }
         state_free(&st.sp[i]);
     }
     for (size_t i = 0; i < st.n_retry; i++) free(st.retry[i]);

@@ -40,6 +40,7 @@ typedef struct pull_split {
     size_t rows_total;     /* num_rows_total of the split (0 when never learnt) */
     size_t pages;          /* pages the file needs */
     size_t pages_resumed;  /* pages found on disk from an earlier pull */
+    size_t pages_done;     /* pages on disk when the pull ended (resumed ones included) */
     size_t requests;       /* HTTP requests sent for it (retries included) */
     size_t truncated_rows; /* rows whose truncated_cells was not empty */
     int partial;           /* the API said "partial": true (it serves only part of the split) */

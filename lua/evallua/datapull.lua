@@ -119,6 +119,9 @@ local function report(list, res, opts)
         warn("note: %s: --limit-rows %d wrote the first %d of %d rows; pull again without --limit-rows to complete it",
           label, opts.limit_rows, r.rows, r.rows_total)
       end
+    elseif r.status == "interrupted" then
+      print(string.format("interrupted  %s: %d of %s pages kept in %s", label, r.pages_done,
+        r.pages > 0 and tostring(r.pages) or "?", r.path))
     elseif r.status == "present" then
       print(string.format("present  %s  %s", label, r.path))
     else

@@ -73,20 +73,35 @@ check_eq "second pull exits 0" "$?" "0"
 check_has "present" "$out" "present  allenai/ai2_arc/ARC-Easy/test  $OUT/allenai/ai2_arc/ARC-Easy/test.jsonl"
 check_eq "second pull sends nothing" "$(wc -l <"$TMP/rows.log" | tr -d ' ')" "$before"
 
-# --- killed halfway (SIGKILL) and resumed: no written page fetched again --------------------
-OUT2="$TMP/out2"
-PART="$OUT2/allenai/ai2_arc/ARC-Easy/test.jsonl.pull"
+# --- stopped halfway (SIGTERM, then SIGKILL) and resumed: no written page fetched again ------
+# every page from offset 1200 on stalls for a minute: a pull gets exactly 12 pages of test
 start_server slow --rows-dir "$SRC" --rows-faults "slow@1200+" --stall-ms 60000
-pull arc_easy --splits test --data-dir "$OUT2" --concurrency 4 >"$TMP/killed.out" 2>&1 &
-puller=$!
-for _ in $(seq 200); do
-  [ "$(ls "$PART" 2>/dev/null | grep -c '^page-.*jsonl$')" -ge 12 ] && break
-  sleep 0.05
-done
-kill -KILL "$puller"
-wait "$puller" 2>/dev/null
-check_eq "12 pages on disk when killed" "$(ls "$PART" | grep -c '^page-.*jsonl$')" "12"
-[ -e "$OUT2/allenai/ai2_arc/ARC-Easy/test.jsonl" ] && fail "a killed pull left test.jsonl" || pass
+# stop_halfway SIGNAL DIR: start a pull of arc_easy's test split into DIR, wait for its 12
+# pages, send SIGNAL; sets STOP_RC and leaves the pull's output in $TMP/stopped.out
+stop_halfway() {
+  local part="$2/allenai/ai2_arc/ARC-Easy/test.jsonl.pull" puller _
+  EVALLUA_HF_DATASETS_SERVER="http://127.0.0.1:$PORT" "$EVALLUA" data pull arc_easy --splits test \
+    --data-dir "$2" --concurrency 4 >"$TMP/stopped.out" 2>&1 &
+  puller=$!
+  for _ in $(seq 200); do
+    [ "$(ls "$part" 2>/dev/null | grep -c '^page-.*jsonl$')" -ge 12 ] && break
+    sleep 0.05
+  done
+  kill "-$1" "$puller"
+  wait "$puller" 2>/dev/null
+  STOP_RC=$?
+  [ "$(ls "$part" 2>/dev/null | grep -c '^page-.*jsonl$')" -ge 12 ] || cat "$TMP/stopped.out" "$TMP/slow.err"
+  check_eq "$1: 12 pages on disk" "$(ls "$part" | grep -c '^page-.*jsonl$')" "12"
+  [ -e "$2/allenai/ai2_arc/ARC-Easy/test.jsonl" ] && fail "$1: a stopped pull left test.jsonl" || pass
+}
+# (SIGTERM is handled as Ctrl-C is; a background job of a script ignores SIGINT)
+stop_halfway TERM "$TMP/out_term"
+check_eq "SIGTERM exits 130" "$STOP_RC" "130"
+check_has "SIGTERM reported" "$(cat "$TMP/stopped.out")" "interrupted  allenai/ai2_arc/ARC-Easy/test: 12 of 24 pages kept in $TMP/out_term/allenai/ai2_arc/ARC-Easy/test.jsonl.pull"
+check_has "SIGTERM says how to resume" "$(cat "$TMP/stopped.out")" "run the same command again to resume"
+OUT2="$TMP/out2"
+stop_halfway KILL "$OUT2"
+check_eq "SIGKILL status" "$STOP_RC" "137"
 start_server resume --rows-dir "$SRC"
 out=$(pull arc_easy --splits test --data-dir "$OUT2" 2>&1)
 check_eq "resumed pull exits 0" "$?" "0"
