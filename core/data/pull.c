@@ -59,8 +59,7 @@ void pull_split_free(pull_split *s)
 
 /* ---- setting up a split ------------------------------------------------------------------ */
 
-/* Percent-encode a query value (unreserved characters and '/' kept). */
-static void url_escape(buf *b, const char *s)
+void pull_url_escape(buf *b, const char *s)
 {
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
@@ -88,11 +87,11 @@ static void state_init(pull_state *sp, pull_split *s, const pull_opts *o)
     size_t elen = strlen(o->endpoint);
     while (elen > 0 && o->endpoint[elen - 1] == '/') elen--;
     buf_printf(&b, "%.*s/rows?dataset=", (int)elen, o->endpoint);
-    url_escape(&b, s->dataset);
+    pull_url_escape(&b, s->dataset);
     buf_puts(&b, "&config=");
-    url_escape(&b, sp->config);
+    pull_url_escape(&b, sp->config);
     buf_puts(&b, "&split=");
-    url_escape(&b, s->split);
+    pull_url_escape(&b, s->split);
     sp->base_url = buf_steal(&b);
     s->status = PULL_FETCHED;
     s->path = xstrdup(sp->final_path);
@@ -311,8 +310,7 @@ static void client_error(pull_run_state *st, pull_state *sp, long status, const 
         buf_puts(&msg, st->o->token ? " (HF_TOKEN was sent; does it have access to this dataset?)"
                                     : " (a gated or private dataset needs HF_TOKEN set to a token with access)");
     else if (status == 404)
-        buf_printf(&msg, " (is '%s' a dataset on the Hub with config '%s' and split '%s'?)",
-                   sp->out->dataset, sp->config, sp->out->split);
+        sp->not_found = 1;
     finish_split(st, sp, PULL_FAILED, msg.data);
     buf_free(&msg);
     free(server);
@@ -453,6 +451,8 @@ int pull_run(const pull_opts *o, pull_split *splits, size_t n, char *err, size_t
     for (int i = 0; i < n_slots; i++)
         if (slots[i].busy) free(slots[i].owner);
     transport_free(st.t); /* abandons what is still in flight (after an interrupt) */
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (st.sp[i].not_found && st.sp[i].out->error) pull_explain_not_found(o, &st.sp[i]);
     for (size_t i = 0; i < n; i++) {
         if (st.sp[i].phase != PHASE_DONE && st.sp[i].phase != PHASE_SKIP)
             finish_split(&st, &st.sp[i], rc == 1 ? PULL_INTERRUPTED : PULL_FAILED,

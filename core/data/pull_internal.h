@@ -31,7 +31,14 @@ typedef struct pull_state {
     size_t pages_done;     /* on disk (resumed ones included) */
     size_t rows_done;      /* of want */
     size_t retrying;       /* pages waiting to be tried again */
+    int not_found;         /* /rows answered 404 */
 } pull_state;
+
+/* Append s percent-encoded for a query value (unreserved characters and '/' kept). */
+void pull_url_escape(buf *b, const char *s);
+/* After a 404: add to the split's error the configs and splits /splits lists for its dataset
+   (nothing when that request fails too). */
+void pull_explain_not_found(const pull_opts *o, pull_state *sp);
 
 /* mkdir -p; 0, or -1 with err naming the folder. */
 int pull_mkdir_p(const char *path, char *err, size_t errlen);

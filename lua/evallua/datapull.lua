@@ -23,6 +23,11 @@ function M.fetch_command(names, dir)
   return string.format("evallua data pull %s --data-dir %s", table.concat(words, " "), M.shell_word(dir))
 end
 
+--- The .jsonl path a pull writes for a split (config nil: "default").
+function M.split_base(dir, id, config, split)
+  return string.format("%s/%s/%s/%s.jsonl", (dir:gsub("/+$", "")), id, config or "default", split)
+end
+
 --- The splits a task reads: { {split=, role="eval"|"fewshot"} }. The few-shot split counts
 --- when the task can draw examples from a split (with_fewshot false leaves it out).
 function M.task_splits(t, with_fewshot)
@@ -67,6 +72,10 @@ function M.require_present(tasks, dir, num_fewshot)
   for _, t in ipairs(tasks) do
     for _, s in ipairs(M.task_splits(t, num_fewshot(t) > 0)) do
       local path, msg = data.find(dir, t.dataset.path, t.dataset.name, s.split)
+      if path and sys.is_dir(M.split_base(dir, t.dataset.path, t.dataset.name, s.split) .. ".pull") then
+        warn("note: %s may hold only part of its split (pulled with --limit-rows, or a pull is unfinished); %s completes it",
+          path, M.fetch_command({ t.name }, dir))
+      end
       if not path then
         missing[#missing + 1] = string.format("  task '%s' (%s split): %s", t.name, s.role, msg)
         if not seen[t.name] then
@@ -89,7 +98,7 @@ local function to_count(v, what, min)
 end
 
 local function state_of(dir, e)
-  local base = string.format("%s/%s/%s/%s.jsonl", dir:gsub("/+$", ""), e.dataset, e.config, e.split)
+  local base = M.split_base(dir, e.dataset, e.config, e.split)
   local path = data.find(dir, e.dataset, e.config, e.split)
   if sys.is_dir(base .. ".pull") then return "partial", base end
   if path then return "present", path end

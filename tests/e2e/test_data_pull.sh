@@ -115,6 +115,9 @@ out=$(pull arc_easy --splits test --data-dir "$OUT3" --limit-rows 150 2>&1)
 check_eq "limited pull exits 0" "$?" "0"
 check_has "limit noted" "$out" "--limit-rows 150 wrote the first 150 of 2376 rows"
 cmp -s "$OUT3/allenai/ai2_arc/ARC-Easy/test.jsonl" <(head -n 150 "$ARC") && pass || fail "limited file is not the first 150 rows"
+out=$("$EVALLUA" show arc_easy --data-dir "$OUT3" 2>&1)
+check_has "show notes a partial file" "$out" "note: $OUT3/allenai/ai2_arc/ARC-Easy/test.jsonl may hold only part of its split"
+check_has "show on a partial file" "$out" "document 0 of 150"
 before=$(gets resume test | wc -w)
 out=$(pull arc_easy --splits test --data-dir "$OUT3" 2>&1)
 check_eq "completing pull exits 0" "$?" "0"
@@ -125,6 +128,20 @@ cmp -s "$OUT3/allenai/ai2_arc/ARC-Easy/test.jsonl" "$ARC" && pass || fail "compl
 out=$(pull hellaswag --splits validation --data-dir "$OUT" 2>&1)
 check_eq "404 exits 1" "$?" "1"
 check_has "404 names the URL" "$out" "HTTP 404 from http://127.0.0.1:$PORT/rows?dataset=Rowan/hellaswag&config=default&split=validation&offset=0&length=100: The dataset does not exist"
+# a task file naming a split the dataset lacks: the error lists the splits /splits reports
+mkdir -p "$TMP/tasks"
+cat >"$TMP/tasks/arc_val.lua" <<'LUA'
+return {
+  name = "arc_val",
+  dataset = { path = "allenai/ai2_arc", name = "ARC-Easy", test_split = "validation" },
+  doc_to_text = "Question: {{question}}\nAnswer:",
+  doc_to_target = "{{answerKey}}",
+}
+LUA
+out=$(pull arc_val --include-path "$TMP/tasks" --data-dir "$OUT" 2>&1)
+check_eq "unknown split exits 1" "$?" "1"
+check_has "unknown split: the server's words" "$out" "split=validation&offset=0&length=100: The config or the split does not exist in the dataset; the API lists for allenai/ai2_arc (config/split): "
+check_has "unknown split: what exists" "$out" "ARC-Easy/train"
 start_server broken --rows-dir "$SRC" --rows-faults "503@0+"
 out=$(pull arc_easy --splits train --data-dir "$TMP/out4" --max-retries 2 2>&1)
 check_eq "persistent 503 exits 1" "$?" "1"
