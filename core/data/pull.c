@@ -235,25 +235,30 @@ static page_job *take_due(pull_run_state *st, double now, double *next_due)
     return NULL;
 }
 
-/* A new job for the next page some split needs, or NULL. */
+static page_job *job_new(size_t split, size_t page)
+{
+    page_job *j = xcalloc(1, sizeof *j);
+    j->split = split;
+    j->page = page;
+    return j;
+}
+
+/* A new job for the next page some split needs, or NULL: first the first page of every split
+   whose size is unknown (so all sizes are known early), then the other pages in order. */
 static page_job *next_fresh(pull_run_state *st)
 {
+    for (size_t s = 0; s < st->n; s++)
+        if (st->sp[s].phase == PHASE_PROBE) {
+            st->sp[s].phase = PHASE_PROBING;
+            return job_new(s, 0);
+        }
     for (size_t s = 0; s < st->n; s++) {
         pull_state *sp = &st->sp[s];
-        size_t page = SIZE_MAX;
-        if (sp->phase == PHASE_PROBE) {
-            sp->phase = PHASE_PROBING;
-            page = 0;
-        } else if (sp->phase == PHASE_RUN) {
-            while (sp->next_page < sp->n_pages && sp->have[sp->next_page]) sp->next_page++;
-            if (sp->next_page < sp->n_pages) page = sp->next_page;
-        }
-        if (page == SIZE_MAX) continue;
-        if (sp->have) sp->have[page] = 1;
-        page_job *j = xcalloc(1, sizeof *j);
-        j->split = s;
-        j->page = page;
-        return j;
+        if (sp->phase != PHASE_RUN) continue;
+        while (sp->next_page < sp->n_pages && sp->have[sp->next_page]) sp->next_page++;
+        if (sp->next_page == sp->n_pages) continue;
+        sp->have[sp->next_page] = 1;
+        return job_new(s, sp->next_page);
     }
     return NULL;
 }
