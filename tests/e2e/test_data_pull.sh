@@ -154,6 +154,14 @@ check_has "401 names HF_TOKEN" "$out" "needs HF_TOKEN"
 out=$(HF_TOKEN=hf_secret_token pull arc_easy --splits train --data-dir "$TMP/out5" 2>&1)
 check_eq "token accepted" "$?" "0"
 check_lacks "token never printed" "$out" "hf_secret_token"
+# --force fetches a present split again; the progress display (not a terminal here) ends with
+# the final state of each split
+out=$(HF_TOKEN=hf_secret_token EVALLUA_NO_PROGRESS=0 pull arc_easy --data-dir "$TMP/out5" --force 2>&1)
+check_eq "forced pull exits 0" "$?" "0"
+check_has "forced pull fetches again" "$out" "fetched  allenai/ai2_arc/ARC-Easy/train  150 rows"
+check_has "progress: split line" "$out" "allenai/ai2_arc/ARC-Easy/train  2/2 pages (100%)  150/150 rows"
+check_has "progress: overall line" "$out" "all                             26/26 pages (100%)  2526/2526 rows"
+check_eq "forced pull asked twice for train's first page" "$(grep -c 'split=train offset=0 status=200' "$TMP/gated.log")" "2"
 out=$("$EVALLUA" data fetch arc_easy 2>&1)
 check_eq "unknown data command exits 2" "$?" "2"
 check_has "unknown data command" "$out" "unknown data command 'fetch'"
