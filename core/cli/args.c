@@ -54,10 +54,25 @@ static const flag_spec flag_table[] = {
      "override generation arguments of generate_until tasks, e.g. temperature=0,max_gen_toks=512"},
     {"seed", {"--seed", NULL}, FLAG_VALUE, "run show", "N[,N,N,N]",
      "seeds as in lm-eval: random,numpy,torch,fewshot (one number sets all; default 0,1234,1234,1234)"},
-    {"include_path", {"--include-path", "--include_path", NULL}, FLAG_REPEAT, "run list show", "DIR",
+    {"include_path", {"--include-path", "--include_path", NULL}, FLAG_REPEAT, "run list show data", "DIR",
      "also load task files from DIR (repeatable; $EVALLUA_PATH is a colon list too)"},
-    {"data_dir", {"--data-dir", "--data_dir", NULL}, FLAG_VALUE, "run show", "DIR",
-     "datasets in Hugging Face layout DIR/<id>/<config>/<split>.jsonl (default $EVALLUA_DATA)"},
+    {"data_dir", {"--data-dir", "--data_dir", NULL}, FLAG_VALUE, "run show data", "DIR",
+     "datasets in Hugging Face layout DIR/<id>/<config>/<split>.jsonl (default $EVALLUA_DATA,\n"
+     "else $XDG_DATA_HOME/evallua/datasets, else ~/.local/share/evallua/datasets)"},
+    {"limit_rows", {"--limit-rows", "--limit_rows", NULL}, FLAG_VALUE, "data", "N",
+     "fetch only the first N rows of each split (for a quick try; a later pull without it\n"
+     "completes the file)"},
+    {"force", {"--force", NULL}, FLAG_BOOL, "data", NULL,
+     "fetch again even when the split's file is already there"},
+    {"dry_run", {"--dry-run", "--dry_run", "-n", NULL}, FLAG_BOOL, "data", NULL,
+     "only list the splits, their files and whether they are present; fetch nothing"},
+    {"splits", {"--splits", NULL}, FLAG_VALUE, "data", "LIST",
+     "fetch only these splits (comma-separated names, e.g. test); default: each task's\n"
+     "evaluation split and the split its few-shot examples come from"},
+    {"concurrency", {"--concurrency", "-j", NULL}, FLAG_VALUE, "data", "N",
+     "requests in flight at most (default 16)"},
+    {"max_retries", {"--max-retries", "--max_retries", NULL}, FLAG_VALUE, "data", "N",
+     "retries per page after 5xx, 429 or connection errors (default 6; back-off 0.5 s doubling)"},
     {"doc", {"--doc", NULL}, FLAG_VALUE, "show", "N", "document index to show (default 0)"},
     {"verbosity", {"--verbosity", "-v", NULL}, FLAG_VALUE, "run", "LEVEL",
      "accepted for lm-eval compatibility"},
@@ -81,7 +96,7 @@ static const flag_spec flag_table[] = {
     {"confirm_run_unsafe_code", {"--confirm-run-unsafe-code", "--confirm_run_unsafe_code", NULL}, FLAG_BOOL,
      "run", NULL, "allow tasks that execute model-written code (HumanEval, MBPP) in the sandbox\n"
      "(docs/security.md says what isolation is in effect); HF_ALLOW_CODE_EVAL=1 also works"},
-    {"help", {"--help", "-h", NULL}, FLAG_BOOL, "run list show exec cache", NULL, "show this help"},
+    {"help", {"--help", "-h", NULL}, FLAG_BOOL, "run list show exec cache data", NULL, "show this help"},
 };
 
 static const size_t flag_count = sizeof flag_table / sizeof flag_table[0];
@@ -258,6 +273,8 @@ static const char *const help_overview =
     "  evallua exec SCRIPT.lua [ARGS]    run a Lua script with evallua's modules\n"
     "  evallua cache stats|clear [--cache PATH]\n"
     "                                    show or empty the response cache\n"
+    "  evallua data pull TASK... [--data-dir DIR]\n"
+    "                                    download the tasks' dataset splits from Hugging Face\n"
     "  evallua --version | --help | COMMAND --help\n"
     "\n"
     "Example (a vLLM server on port 8000):\n"
@@ -267,6 +284,7 @@ static const char *const help_overview =
     "    --output logs/run.json --log-samples --data-dir ~/data/hub\n"
     "\n"
     "Environment: EVALLUA_DATA (data dir), EVALLUA_PATH (extra task dirs), OPENAI_API_KEY,\n"
+    "HF_TOKEN and EVALLUA_HF_DATASETS_SERVER (evallua data pull),\n"
     "OPENAI_API_BASE / OPENAI_BASE_URL (server when no base_url is given), EVALLUA_HOME.\n"
     "Docs: docs/cli.md (commands and flags), docs/tasks.md (writing tasks in Lua).\n";
 
@@ -297,6 +315,21 @@ void args_print_help(FILE *out, const char *command)
               "request in a response cache, so a rerun\nsends only what was never answered. "
               "stats shows the file, its responses per\nmodel and its size; clear empties it."
               "\n\nFlags:\n", out);
+    else if (strcmp(command, "data") == 0)
+        fputs("Usage: evallua data pull TASK|GROUP|GLOB... [flags]\n\n"
+              "Downloads the dataset splits the tasks read (their evaluation split and the\n"
+              "split their few-shot examples come from) from the Hugging Face datasets-server\n"
+              "rows API into DIR/<dataset id>/<config>/<split>.jsonl, 100 rows a request,\n"
+              "many requests at once. A pull that was stopped (Ctrl-C, a crash) continues\n"
+              "where it stopped when run again; files already complete are not fetched again.\n\n"
+              "Examples:\n"
+              "  evallua data pull arc_easy hellaswag --data-dir ~/data/hub\n"
+              "  evallua data pull 'mmlu_*' --dry-run\n"
+              "  HF_TOKEN=hf_... evallua data pull mmlu --splits test,dev\n\n"
+              "Environment: HF_TOKEN (sent as a Bearer token for gated datasets; never printed),\n"
+              "EVALLUA_HF_DATASETS_SERVER (API root, default https://datasets-server.huggingface.co),\n"
+              "EVALLUA_DATA (data dir). Exit status: 0 every split present or fetched, 1 some\n"
+              "failed, 2 bad input, 130 interrupted. Docs: docs/data.md.\n\nFlags:\n", out);
     else if (strcmp(command, "exec") == 0)
         fputs("Usage: evallua exec SCRIPT.lua [ARGS...]\n\nRuns a Lua script with evallua's "
               "modules available through require (evallua.json,\nevallua.data, evallua.task, "

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const known_commands[] = {"run", "list", "show", "exec", "cache", NULL};
+static const char *const known_commands[] = {"run", "list", "show", "exec", "cache", "data", NULL};
 
 static int is_command(const char *s)
 {
@@ -100,7 +100,7 @@ static int run_command(lua_State *L, const char *command, int argc, char **argv,
         return 0;
     }
     if (strcmp(command, "cache") == 0) return cache_command(L);
-    if (strcmp(command, "run") == 0) install_interrupt_handler();
+    if (strcmp(command, "run") == 0 || strcmp(command, "data") == 0) install_interrupt_handler();
     lua_pushstring(L, command);
     lua_insert(L, -2);
     if (host_call_module(L, "evallua.cli", "main", 2) != LUA_OK) {
@@ -128,7 +128,7 @@ int main(int argc, char **argv)
     const char *command = argv[1];
     int first = 2;
     if (!is_command(command)) {
-        fprintf(stderr, "evallua: unknown command '%s' (commands: run, list, show, exec, cache; "
+        fprintf(stderr, "evallua: unknown command '%s' (commands: run, list, show, exec, cache, data; "
                         "see evallua --help)\n", command);
         return 2;
     }

@@ -74,6 +74,7 @@ static const luaL_Reg host_preload[] = {
     {"evallua.metrics", luaopen_evallua_metrics},
     {"evallua.sandbox", luaopen_evallua_sandbox},
     {"evallua.ifeval", luaopen_evallua_ifeval},
+    {"evallua.pull", luaopen_evallua_pull},
     {NULL, NULL},
 };
 

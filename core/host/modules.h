@@ -19,5 +19,6 @@ int luaopen_evallua_parallel(lua_State *L); /* "evallua.parallel" core/host/lua_
 int luaopen_evallua_metrics(lua_State *L);  /* "evallua.metrics" core/score/lua_metrics.c */
 int luaopen_evallua_sandbox(lua_State *L);  /* "evallua.sandbox" core/score/lua_sandbox.c */
 int luaopen_evallua_ifeval(lua_State *L);   /* "evallua.ifeval"  core/score/lua_ifeval.c */
+int luaopen_evallua_pull(lua_State *L);     /* "evallua.pull"    core/data/lua_pull.c   */
 
 #endif

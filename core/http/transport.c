@@ -282,6 +282,25 @@ int transport_start(transport *t, xfer *x, const char *url, char *err, size_t er
     return 0;
 }
 
+int transport_start_get(transport *t, xfer *x, const char *url, char *err, size_t errlen)
+{
+    buf_clear(&x->resp);
+    x->retry_after = -1;
+    x->too_big = 0;
+    x->errbuf[0] = '\0';
+    x->started = mono_s();
+    CURLcode c = curl_easy_setopt(x->easy, CURLOPT_URL, url);
+    if (!c) c = curl_easy_setopt(x->easy, CURLOPT_HTTPGET, 1L);
+    CURLMcode mc = c ? CURLM_OK : curl_multi_add_handle(multi_of(t, x), x->easy);
+    if (c || mc) {
+        errf(err, errlen, "cannot start a transfer to %s: %s", url,
+             c ? curl_easy_strerror(c) : curl_multi_strerror(mc));
+        slot_free(t, x);
+        return -1;
+    }
+    return 0;
+}
+
 /* Tell curl about one socket's readiness (or, for CURL_SOCKET_TIMEOUT, that time passed). */
 static int act(shard *sh, curl_socket_t s, int flags, char *err, size_t errlen)
 {

@@ -50,6 +50,9 @@ xfer *transport_acquire(transport *t);
 /* Start x (body already written) as a POST to url; 0, or -1 with err filled (x is then free
    again). */
 int transport_start(transport *t, xfer *x, const char *url, char *err, size_t errlen);
+/* Start x as a GET of url (x->body is ignored); 0, or -1 with err filled (x is then free
+   again). A later transport_start makes the slot POST again. */
+int transport_start_get(transport *t, xfer *x, const char *url, char *err, size_t errlen);
 /* Wait at most max_ms for network activity and let curl act on it; 0, or -1 with err filled
    when the multi interface failed. */
 int transport_wait(transport *t, int max_ms, char *err, size_t errlen);

@@ -241,6 +241,8 @@ function M.run(opts)
   local cfg = M.config(opts)
   local start, t0 = sys.time(), sys.monotonic()
   local tasks, groups = resolve_tasks(cfg)
+  require("evallua.datapull").require_present(tasks, require("evallua.docs").data_dir(cfg.data_dir),
+    function(t) return runner.num_fewshot(t, cfg) end)
   if cfg.confirm_run_unsafe_code then require("evallua.sandbox").confirm_unsafe_code() end
   for _, t in ipairs(tasks) do
     if t.unsafe_code and not require("evallua.sandbox").confirmed() then
@@ -337,6 +339,8 @@ function M.show(opts)
   if not name then error("usage: evallua show TASK [--doc N] [--num-fewshot K]", 0) end
   local tasks = registry.resolve(registry.load(cfg.include_path), name)
   local doc_index = to_int(opts.doc or 0, "--doc")
+  require("evallua.datapull").require_present(tasks, require("evallua.docs").data_dir(cfg.data_dir),
+    function(t) return runner.num_fewshot(t, cfg) end)
   for _, t in ipairs(tasks) do
     cfg.limit = doc_index + 1
     local b = runner.build_task(t, cfg, {})
@@ -361,6 +365,20 @@ function M.show(opts)
     io.write(string.rep("-", 72), "\ntarget: ", type(target) == "table" and json.encode(target) or tostring(target), "\n")
   end
   return 0
+end
+
+--- evallua data pull TASK... [--data-dir DIR] [--limit-rows N] [--force] [--dry-run] [--splits LIST]
+function M.data(opts)
+  local datapull = require "evallua.datapull"
+  local sub = opts.positional[1]
+  if sub ~= "pull" then
+    error(sub and string.format("unknown data command '%s' (usage: evallua data pull TASK...)", sub)
+      or "usage: evallua data pull TASK|GROUP|GLOB... [--data-dir DIR] (see evallua data --help)", 0)
+  end
+  local names = {}
+  for i = 2, #opts.positional do names[#names + 1] = opts.positional[i] end
+  local reg = registry.load(opts.include_path)
+  return datapull.pull(names, opts, function(spec) return (registry.resolve(reg, spec)) end)
 end
 
 --- evallua exec SCRIPT [ARGS]: run a Lua script with evallua's modules.

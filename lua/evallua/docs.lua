@@ -5,14 +5,15 @@ local task = require "evallua.task"
 
 local M = {}
 
---- The data directory: --data-dir, else $EVALLUA_DATA, else ~/.cache/evallua/hub.
+--- The data directory: --data-dir, else $EVALLUA_DATA, else $XDG_DATA_HOME/evallua/datasets
+--- (an absolute XDG_DATA_HOME only), else ~/.local/share/evallua/datasets.
 function M.data_dir(opt)
   if opt and opt ~= "" then return opt end
   local env = os.getenv("EVALLUA_DATA")
   if env and env ~= "" then return env end
-  local cache = os.getenv("XDG_CACHE_HOME")
-  if not cache or cache == "" then cache = (os.getenv("HOME") or ".") .. "/.cache" end
-  return cache .. "/evallua/hub"
+  local xdg = os.getenv("XDG_DATA_HOME")
+  if xdg and xdg:sub(1, 1) == "/" then return xdg .. "/evallua/datasets" end
+  return (os.getenv("HOME") or ".") .. "/.local/share/evallua/datasets"
 end
 
 local function load_split(t, data_dir, split, cache)
@@ -22,8 +23,13 @@ local function load_split(t, data_dir, split, cache)
   if cache[key] then return cache[key] end
   local path, msg = data.find(data_dir, ds.path, ds.name, split)
   if not path then
-    error(string.format("task '%s': %s (set --data-dir or $EVALLUA_DATA to the folder that holds %s/)",
-      t.name, msg, ds.path), 0)
+    local words = {}
+    for i, w in ipairs({ t.name, data_dir }) do
+      words[i] = w:match("^[%w%./_%-+=:@,]+$") and w or ("'" .. w:gsub("'", "'\\''") .. "'")
+    end
+    error(string.format("task '%s': %s\nfetch it with: evallua data pull %s --data-dir %s\n" ..
+      "(or point --data-dir or $EVALLUA_DATA at a folder that already holds %s/; docs/data.md)",
+      t.name, msg, words[1], words[2], ds.path), 0)
   end
   local ok, docs = pcall(data.read, path)
   if not ok then error(string.format("task '%s': %s", t.name, tostring(docs)), 0) end

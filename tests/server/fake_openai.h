@@ -60,6 +60,24 @@ typedef struct fo_quirks {
     int no_echo_logprobs; /* "no-echo-logprobs": echo together with logprobs is rejected */
 } fo_quirks;
 
+/* --rows-dir, --rows-faults: the datasets-server rows API (rows.c). */
+typedef enum fo_rows_kind { FO_ROWS_STATUS, FO_ROWS_RESET, FO_ROWS_SLOW, FO_ROWS_CUT } fo_rows_kind;
+
+typedef struct fo_rows_fault {
+    fo_rows_kind kind;
+    unsigned status;  /* FO_ROWS_STATUS */
+    long offset;      /* the page's offset, or the first one with open_ended */
+    int open_ended;   /* "OFFSET+": every page from offset on */
+    long times;       /* hits before it stops applying; 0: always */
+    atomic_long hits;
+} fo_rows_fault;
+
+typedef struct fo_rows {
+    const char *dir;  /* hub layout: DIR/<dataset id>/<config>/<split>.jsonl */
+    fo_rows_fault *faults;
+    size_t n_faults;
+} fo_rows;
+
 typedef struct fo_server {
     const char *model;        /* --model */
     const char *require_key;  /* --require-key, or NULL */
@@ -77,6 +95,7 @@ typedef struct fo_server {
     double start_ms;          /* when the server started (monotonic ms) */
     pthread_mutex_t lock;     /* serialises request numbering and log lines */
     atomic_long requests;     /* POST requests seen so far */
+    fo_rows *rows;            /* the rows API, or NULL */
 } fo_server;
 
 /* An HTTP reply: status, malloc'd body (owned by the reply), content type. */
@@ -107,6 +126,14 @@ void fo_reply_buf(fo_reply *r, struct buf *out);
 void *fo_http_start(fo_server *srv, unsigned port, unsigned *bound_port, char *err, size_t errlen);
 /* Stop the daemon returned by fo_http_start (parked replies are dropped first). */
 void fo_http_stop(void *daemon);
+
+/* Parse --rows-faults ("500@100x2,slow@300+,reset@0,cut@200"); -1 with err. */
+int fo_rows_faults_parse(fo_rows *rows, const char *spec, char *err, size_t errlen);
+/* Answer GET /rows and /splits when --rows-dir is set (conn: the MHD connection): fills r (or
+   sets *reset, or *wait_ms for a slow page), logs the request, and returns 1; 0 for any
+   other URL. */
+int fo_rows_route(fo_server *srv, void *conn, const char *url, const char *method, fo_reply *r,
+                  double *wait_ms, int *reset);
 
 /* ---- parked replies (park.c): delays and stalls without holding a thread ----------------- */
 

@@ -196,6 +196,7 @@ static void route(fo_server *srv, struct MHD_Connection *c, const char *url, con
     int post = strcmp(method, "POST") == 0;
     long n = post ? begin_post(srv, url, &st->body) : 0;
     *wait_ms = post ? (double)srv->delay_ms : 0;
+    if (fo_rows_route(srv, c, url, method, &st->reply, wait_ms, &st->reset)) return;
     const endpoint *ep = find_endpoint(url);
     char msg[200];
     if (!ep) {

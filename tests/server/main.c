@@ -16,7 +16,7 @@
 
 typedef struct cli {
     long port, lifetime;
-    const char *port_file, *rules, *log, *faults, *quirks;
+    const char *port_file, *rules, *log, *faults, *quirks, *rows_faults;
 } cli;
 
 typedef struct option_def {
@@ -33,7 +33,7 @@ static const char usage_text[] =
     "                   [--truncate-every K] [--reset-every K] [--stall-every K] [--stall-ms MS]\n"
     "                   [--faults SPEC] [--fault-seed N] [--require-key KEY] [--delay-ms MS]\n"
     "                   [--retry-after S] [--max-context N] [--quirks LIST] [--threads N]\n"
-    "                   [--log-times 0|1]\n"
+    "                   [--log-times 0|1] [--rows-dir DIR] [--rows-faults SPEC]\n"
     "                   [--lifetime S]\n"
     "A deterministic OpenAI-compatible test server on 127.0.0.1; see tests/server/README.md.\n";
 
@@ -137,6 +137,8 @@ static int parse_cli(int argc, char **argv, cli *c, fo_server *s)
         {"threads", NULL, &s->threads, NULL, 1, 64},
         {"log-times", NULL, &s->log_times, NULL, 0, 1},
         {"lifetime", NULL, &c->lifetime, NULL, 1, 86400 * 7},
+        {"rows-dir", &s->rows->dir, NULL, NULL, 0, 0},
+        {"rows-faults", &c->rows_faults, NULL, NULL, 0, 0},
         {NULL, NULL, NULL, NULL, 0, 0},
     };
     int rc = parse_args(argc, argv, defs);
@@ -152,7 +154,8 @@ static int open_files(const cli *c, fo_server *s)
 {
     char err[512];
     if ((c->faults && fo_faults_parse(&s->faults, c->faults, err, sizeof err)) ||
-        (c->quirks && fo_quirks_parse(&s->quirks, c->quirks, err, sizeof err))) {
+        (c->quirks && fo_quirks_parse(&s->quirks, c->quirks, err, sizeof err)) ||
+        (c->rows_faults && fo_rows_faults_parse(s->rows, c->rows_faults, err, sizeof err))) {
         fprintf(stderr, "fake_openai: %s\n", err);
         return -1;
     }
@@ -251,8 +254,9 @@ static int serve(const cli *c, fo_server *s)
 int main(int argc, char **argv)
 {
     cli c = {.port = 0, .lifetime = 600};
+    fo_rows rows = {0};
     fo_server s = {.model = "fake-model", .fail_status = 500, .retry_after = -1, .stall_ms = 30000,
-                   .threads = 2};
+                   .threads = 2, .rows = &rows};
     atomic_init(&s.requests, 0);
     s.start_ms = fo_now_ms();
     int rc = parse_cli(argc, argv, &c, &s);
@@ -264,6 +268,7 @@ int main(int argc, char **argv)
         pthread_mutex_destroy(&s.lock);
     }
     fo_rules_free(&s.rules);
+    free(rows.faults);
     if (s.log) fclose(s.log);
     return rc;
 }
