@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 
 #include "util/buf.h"
 
@@ -630,22 +632,42 @@ char *oai_server_message(const char *body, size_t len, size_t max)
     return out;
 }
 
+/* An HTTP-date (IMF-fixdate, or the obsolete RFC 850 and asctime forms that curl_getdate
+   also reads) as seconds from now; 0 when it is not a date. */
+static int retry_after_date(const char *v, size_t n, double *seconds)
+{
+    char tmp[64];
+    if (n == 0 || n >= sizeof tmp) return 0;
+    memcpy(tmp, v, n);
+    tmp[n] = '\0';
+    time_t when = curl_getdate(tmp, NULL);
+    if (when == (time_t)-1) return 0;
+    double left = difftime(when, time(NULL));
+    *seconds = left > 0 ? left : 0;
+    return 1;
+}
+
 int oai_retry_after(const char *line, size_t n, double *seconds)
 {
     static const char name[] = "retry-after:";
     size_t k = sizeof name - 1;
     if (n < k || strncasecmp(line, name, k) != 0) return 0;
-    char tmp[32];
-    size_t i = k, j = 0;
+    size_t i = k, end = n;
     while (i < n && (line[i] == ' ' || line[i] == '\t')) i++;
-    while (i < n && j + 1 < sizeof tmp && (isdigit((unsigned char)line[i]) || line[i] == '.'))
-        tmp[j++] = line[i++];
+    while (end > i && isspace((unsigned char)line[end - 1])) end--;
+    char tmp[32];
+    size_t j = 0;
+    for (; i + j < end && j + 1 < sizeof tmp; j++) {
+        char ch = line[i + j];
+        if (!isdigit((unsigned char)ch) && ch != '.') break;
+        tmp[j] = ch;
+    }
     tmp[j] = '\0';
-    while (i < n && isspace((unsigned char)line[i])) i++;
-    if (j == 0 || i != n) return 0; /* an HTTP date, or junk */
-    char *end;
-    double v = strtod(tmp, &end);
-    if (*end != '\0' || !isfinite(v) || v < 0) return 0;
+    if (i + j != end) return retry_after_date(line + i, end - i, seconds); /* not a number */
+    if (j == 0) return 0;
+    char *stop;
+    double v = strtod(tmp, &stop);
+    if (*stop != '\0' || !isfinite(v) || v < 0) return 0;
     *seconds = v;
     return 1;
 }

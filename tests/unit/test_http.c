@@ -191,8 +191,21 @@ static void test_server_message_and_retry_after(void)
     double s = -1;
     CHECK(oai_retry_after("Retry-After: 5\r\n", 16, &s) == 1 && s == 5);
     CHECK(oai_retry_after("retry-after:1.5\r\n", 17, &s) == 1 && s == 1.5);
+    /* an HTTP-date (RFC 9110 10.2.3): seconds from now until then, 0 once it has passed */
     const char *date = "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n";
-    CHECK(oai_retry_after(date, strlen(date), &s) == 0);
+    CHECK(oai_retry_after(date, strlen(date), &s) == 1 && s == 0);
+    char line[96];
+    time_t later = time(NULL) + 30;
+    struct tm tm;
+    gmtime_r(&later, &tm);
+    size_t len = strftime(line, sizeof line, "Retry-After: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    s = -1;
+    CHECK(oai_retry_after(line, len, &s) == 1 && s >= 28 && s <= 30);
+    len = strftime(line, sizeof line, "retry-after:  %A, %d-%b-%y %H:%M:%S GMT \r\n", &tm); /* RFC 850 */
+    s = -1;
+    CHECK(oai_retry_after(line, len, &s) == 1 && s >= 28 && s <= 30);
+    CHECK(oai_retry_after("Retry-After: soon\r\n", 19, &s) == 0);
+    CHECK(oai_retry_after("Retry-After: 5 s\r\n", 18, &s) == 0);
     CHECK(oai_retry_after("Content-Type: x\r\n", 17, &s) == 0);
     CHECK(oai_retry_after("Retry-After: \r\n", 15, &s) == 0);
 }
