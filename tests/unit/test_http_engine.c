@@ -409,6 +409,55 @@ static void test_endpoints_set_aside_on_5xx_and_timeouts(void)
     server_stop(&stall);
 }
 
+/* tpm=4800 (80 tokens/s, a bucket of 80) on the real clock: 30 generate requests, each
+   estimated at max_tokens 256 + prompt bytes / 4 (ratelimit.h) but using ~7 tokens by the
+   server's usage. Charged by the estimates alone they would need more than 90 s. Corrected by
+   usage as answers come: an estimate above the bucket waits for a full bucket (ratelimit.h),
+   so each start after the first waits until the previous requests' usage is refilled — at
+   least (sum of usage - the largest) / rate: about 2 s, not a burst, not a minute and a half. */
+static void test_tpm_real_clock(void)
+{
+    server s;
+    const char *args[] = {"--log-times", "1", NULL};
+    if (!start(&s, args)) return;
+    enum { N = 30 };
+    eval_request reqs[N];
+    eval_response resps[N];
+    memset(resps, 0, sizeof resps);
+    for (int k = 0; k < N; k++) mixed_request(&reqs[k], 3 * k + 2); /* generate, max_tokens unset */
+    openai_config cfg = engine_config(s.url, 0, 8, 1, 0);
+    cfg.tpm = 4800;
+    backend *b = open_backend(&cfg);
+    char err[256];
+    if (b) {
+        double t0 = now_s();
+        CHECK(b->vt->run(b, reqs, resps, N, err, sizeof err) == 0);
+        double dt = now_s() - t0, rate = 4800 / 60.0, bucket = rate, used = 0, largest = 0, estimated = 0;
+        int ok = 0;
+        for (int k = 0; k < N; k++) {
+            ok += check_mixed_response(&reqs[k], &resps[k], 3 * k + 2);
+            double u = resps[k].prompt_tokens + resps[k].completion_tokens;
+            used += u;
+            largest = u > largest ? u : largest;
+            estimated += (double)strlen(reqs[k].context) / 4 + 256;
+        }
+        CHECK(ok == N);
+        double fastest = (used - largest) / rate, by_estimates = (estimated - 2 * bucket) / rate;
+        CHECK(fastest >= 1.5);              /* the limit holds the run back ... */
+        CHECK(dt >= fastest);
+        CHECK(dt <= 2 * (used + bucket) / rate + 1.0); /* ... by the usage, not the estimates */
+        CHECK(by_estimates > 60);
+        double t[N];
+        CHECK(arrival_times(&s, t, N) == N);
+        CHECK((t[N - 1] - t[0]) / 1000 >= fastest);
+        printf("tpm=4800: %d requests, %.0f tokens used (%.0f estimated): %.2f s (at least %.2f by "
+               "usage, %.0f by estimates alone)\n", N, used, estimated, dt, fastest, by_estimates);
+        b->vt->destroy(b);
+    }
+    free_batch(reqs, resps, N);
+    server_stop(&s);
+}
+
 int main(void)
 {
     fake_path = fake_server_path();
@@ -426,5 +475,6 @@ int main(void)
     check_retry_after("1.5", 0, 1400, 3000);
     check_retry_after("2", 1, 900, 3500);
     test_endpoints_set_aside_on_5xx_and_timeouts();
+    test_tpm_real_clock();
     return check_summary();
 }
