@@ -46,6 +46,7 @@ jqv() { "$EVALLUA" exec "$HERE/../../tests/e2e/jq.lua" "$@"; }
 # pipeline NAME EXTRA_MODEL_ARGS: evallua run of bench_gen; prints the figures
 pipeline() {
   local name=$1 extra=$2 s0 s1
+  rm -f "$TMP/$name.sqlite"* # every repeat starts with an empty cache
   s0=$(server_cpu "$SPID")
   /usr/bin/time -f "%U %S %M" -o "$TMP/$name.time" "$EVALLUA" run --model openai-completions \
     --model_args "base_url=$URL,model=fake-model,concurrency=$CONC$extra" --tasks bench_gen \
