@@ -543,10 +543,6 @@ static void parse_choices(const eval_request *reqs, const size_t *idx, size_t n,
                           oai_problem *why, unsigned char *seen)
 {
     size_t pos = 0;
-    for (size_t k = 0; k < n; k++) {
-        each[k] = OAI_RETRY;
-        problem(&why[k], "malformed response", "no choice with index %zu", k);
-    }
     for (const cJSON *c = choices->child; c; c = c->next, pos++) {
         const cJSON *index = cJSON_GetObjectItemCaseSensitive(c, "index");
         size_t k = pos;
@@ -554,6 +550,11 @@ static void parse_choices(const eval_request *reqs, const size_t *idx, size_t n,
         if (k >= n || seen[k] || !cJSON_IsObject(c)) continue;
         seen[k] = 1;
         each[k] = parse_choice(&reqs[idx[k]], chat, c, &resps[idx[k]], &why[k]);
+    }
+    for (size_t k = 0; k < n; k++) { /* the message only for those missing (not per answer) */
+        if (seen[k]) continue;
+        each[k] = OAI_RETRY;
+        problem(&why[k], "malformed response", "no choice with index %zu", k);
     }
 }
 
