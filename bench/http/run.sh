@@ -8,16 +8,21 @@
 #   (b) a server with 50 ms latency, 20k requests at concurrency 1024: wall time of the HTTP
 #       phase against the ideal N*L/C.
 #   (c) peak RSS with 1M requests queued in one b:run (queue_rss.lua).
-# Knobs: N (200000), QUEUE_N (1000000), CONC (64), SKIP_AIOHTTP=1, SKIP_RSS=1.
-# Needs the build's evallua and fake_openai, and python3 with aiohttp for the comparison
-# (pip install aiohttp); the machine should be otherwise idle.
+# In (a) and (b) loadgen.c, a minimal keep-alive C client, measures the server alone: what
+# no client could beat on this machine at this moment.
+# Knobs: N (200000), QUEUE_N (1000000), CONC (64), REPEAT (1: run each client that many
+# times, alternating, and report every run), SKIP_AIOHTTP=1, SKIP_RSS=1.
+# Needs the build's evallua and fake_openai, a C compiler, and python3 with aiohttp for the
+# comparison (pip install aiohttp); the machine should be otherwise idle — on a shared one,
+# use REPEAT=3 and compare the best run of each client (say so with the numbers, with the
+# load average printed before each section).
 set -eu
 # shellcheck disable=SC2034 # ZERO_PID documents which server (c) uses
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=$(cd "${1:-$HERE/../../build}" && pwd)
 EVALLUA=$BUILD/evallua
 FAKE=$BUILD/tests/fake_openai
-N=${N:-200000} QUEUE_N=${QUEUE_N:-1000000} CONC=${CONC:-64}
+N=${N:-200000} QUEUE_N=${QUEUE_N:-1000000} CONC=${CONC:-64} REPEAT=${REPEAT:-1}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/evallua_bench.XXXXXX")
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
@@ -41,6 +46,7 @@ jqv() { "$EVALLUA" exec "$HERE/../../tests/e2e/jq.lua" "$@"; }
 # pipeline NAME EXTRA_MODEL_ARGS: evallua run of bench_gen; prints the figures
 pipeline() {
   local name=$1 extra=$2 s0 s1
+  rm -f "$TMP/$name.sqlite"* # every repeat starts with an empty cache
   s0=$(server_cpu "$SPID")
   /usr/bin/time -f "%U %S %M" -o "$TMP/$name.time" "$EVALLUA" run --model openai-completions \
     --model_args "base_url=$URL,model=fake-model,concurrency=$CONC$extra" --tasks bench_gen \
@@ -58,28 +64,36 @@ pipeline() {
 }
 
 "$HERE/make_data.sh" "$TMP/data" "$N"
-echo "== (a) $N generate requests, zero-latency server, concurrency $CONC, $(nproc) cores"
+${CC:-cc} -O2 -std=c11 -o "$TMP/loadgen" "$HERE/loadgen.c"
+port_of() { sed 's|.*:\([0-9]*\)/v1$|\1|' <<<"$1"; }
+echo "== (a) $N generate requests, zero-latency server, concurrency $CONC, $(nproc) cores; load: $(uptime | sed 's/.*load/load/')"
 start zero --threads 1
 ZERO_URL=$URL ZERO_PID=$SPID
-pipeline "evallua" ""
-pipeline "evallua batch_size=16" ",batch_size=16"
-"$EVALLUA" exec "$HERE/queue_rss.lua" "$URL" "$N" "$CONC" | sed 's/^/engine alone (no cache): /'
-if [ "${SKIP_AIOHTTP:-0}" != 1 ]; then
-  s0=$(server_cpu "$SPID")
-  python3 "$HERE/aiohttp_client.py" "$URL" "$N" "$CONC"
-  s1=$(server_cpu "$SPID")
-  awk -v sc="$((s1 - s0))" -v tk="$ticks" -v n="$N" 'BEGIN { printf "  (server %.1f CPU-us/req)\n", sc / tk * 1e6 / n }'
-fi
+for _ in $(seq "$REPEAT"); do
+  pipeline "evallua" ""
+  pipeline "evallua batch_size=16" ",batch_size=16"
+  "$EVALLUA" exec "$HERE/queue_rss.lua" "$URL" "$N" "$CONC" | sed 's/^/engine alone (no cache): /'
+  if [ "${SKIP_AIOHTTP:-0}" != 1 ]; then
+    s0=$(server_cpu "$SPID")
+    python3 "$HERE/aiohttp_client.py" "$URL" "$N" "$CONC"
+    s1=$(server_cpu "$SPID")
+    awk -v sc="$((s1 - s0))" -v tk="$ticks" -v n="$N" 'BEGIN { printf "  (server %.1f CPU-us/req)\n", sc / tk * 1e6 / n }'
+  fi
+  "$TMP/loadgen" "$(port_of "$URL")" "$N" "$CONC" | sed 's/^/server alone: /'
+done
 
-echo "== (b) 20000 requests, 50 ms server latency, concurrency 1024"
+echo "== (b) 20000 requests, 50 ms server latency, concurrency 1024; load: $(uptime | sed 's/.*load/load/')"
 start slow --threads 1 --delay-ms 50
-"$EVALLUA" run --no-cache --model openai-completions \
-  --model_args "base_url=$URL,model=fake-model,concurrency=1024" --tasks bench_gen \
-  --include-path "$HERE/tasks" --data-dir "$TMP/data" --limit 20000 --output "$TMP/b.json" \
-  >"$TMP/b.out" 2>"$TMP/b.err"
-awk -v b="$(jqv "$TMP/b.json" throughput.backend_seconds)" 'BEGIN {
-  ideal = 20000 * 0.05 / 1024
-  printf "HTTP phase %.3f s; ideal N*L/C %.3f s (%.0f waves: %.3f s); %+.1f%% over N*L/C\n", b, ideal, 20, 20 * 0.05, (b / ideal - 1) * 100 }'
+for _ in $(seq "$REPEAT"); do
+  "$EVALLUA" run --no-cache --model openai-completions \
+    --model_args "base_url=$URL,model=fake-model,concurrency=1024" --tasks bench_gen \
+    --include-path "$HERE/tasks" --data-dir "$TMP/data" --limit 20000 --output "$TMP/b.json" \
+    >"$TMP/b.out" 2>"$TMP/b.err"
+  awk -v b="$(jqv "$TMP/b.json" throughput.backend_seconds)" 'BEGIN {
+    ideal = 20000 * 0.05 / 1024
+    printf "evallua HTTP phase %.3f s; ideal N*L/C %.3f s (%.0f waves: %.3f s); %+.1f%% over N*L/C\n", b, ideal, 20, 20 * 0.05, (b / ideal - 1) * 100 }'
+  "$TMP/loadgen" "$(port_of "$URL")" 20000 1024 | sed 's/^/server alone: /'
+done
 
 if [ "${SKIP_RSS:-0}" != 1 ]; then
   echo "== (c) $QUEUE_N requests queued in one b:run"

@@ -10,6 +10,7 @@
 #include "cache.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -139,12 +140,38 @@ static int time_passed(const struct timespec *t)
 
 /* ---- the key ----------------------------------------------------------------------- */
 
+/* v in decimal at out (room for 21 bytes); returns the length. The same text as "%lld". */
+static size_t put_decimal(char *out, long long v)
+{
+    char rev[24];
+    size_t n = 0, len = 0;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do {
+        rev[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) out[len++] = '-';
+    while (n) out[len++] = rev[--n];
+    return len;
+}
+
+/* NAME '=' LENGTH ':' BYTES '\n', or NAME '!' '\n' for an absent string (no printf: this
+   runs twice per request of a run). */
 static void key_field(sha256_ctx *h, const char *name, const char *s, size_t n)
 {
     char head[64];
-    int len = s ? snprintf(head, sizeof head, "%s=%zu:", name, n) : snprintf(head, sizeof head, "%s!", name);
-    sha256_update(h, head, (size_t)len);
-    if (s) sha256_update(h, s, n);
+    size_t k = strlen(name);
+    memcpy(head, name, k);
+    if (!s) {
+        memcpy(head + k, "!\n", 2);
+        sha256_update(h, head, k + 2);
+        return;
+    }
+    head[k++] = '=';
+    k += put_decimal(head + k, (long long)n);
+    head[k++] = ':';
+    sha256_update(h, head, k);
+    sha256_update(h, s, n);
     sha256_update(h, "\n", 1);
 }
 
@@ -155,15 +182,20 @@ static void key_str(sha256_ctx *h, const char *name, const char *s)
 
 static void key_int(sha256_ctx *h, const char *name, long long v)
 {
-    char num[32];
-    int n = snprintf(num, sizeof num, "%lld", v);
-    key_field(h, name, num, (size_t)n);
+    char num[24];
+    key_field(h, name, num, put_decimal(num, v));
 }
 
+/* A double as "%.17g" writes it; whole numbers below 1e15 (temperature 0, top_p 1, ...)
+   without printf, which prints them as plain digits too. */
 static void key_real(sha256_ctx *h, const char *name, double v)
 {
     char num[40];
     if (v == 0) v = 0; /* -0 and 0 are one value */
+    if (fabs(v) < 1e15 && v == (double)(long long)v) {
+        key_field(h, name, num, put_decimal(num, (long long)v));
+        return;
+    }
     int n = snprintf(num, sizeof num, "%.17g", v);
     key_field(h, name, num, (size_t)n);
 }
@@ -446,25 +478,51 @@ static int lookup(cache *c, const uint8_t *key, eval_response *resp, char *err, 
     return rc;
 }
 
+/* Write what is queued first, so that a lookup sees every put. */
+static int flush_queued(cache *c, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&c->mu);
+    size_t queued = c->queue_len;
+    pthread_mutex_unlock(&c->mu);
+    return queued ? write_queue(c, err, errlen) : 0;
+}
+
 int cache_get(cache *c, const char *kind, const char *model, const eval_request *req,
               eval_response *resp, char *err, size_t errlen)
 {
     uint8_t key[SHA256_DIGEST_LEN];
     cache_key(kind, model, req, key);
-    pthread_mutex_lock(&c->mu);
-    size_t queued = c->queue_len;
-    pthread_mutex_unlock(&c->mu);
-    if (queued && write_queue(c, err, errlen) != 0) return -1; /* a get sees every put */
+    if (flush_queued(c, err, errlen) != 0) return -1;
     pthread_mutex_lock(&c->db_mu);
     int rc = lookup(c, key, resp, err, errlen);
     pthread_mutex_unlock(&c->db_mu);
     return rc;
 }
 
-static void fill_row(cache_row *r, const char *kind, const char *model, const eval_request *req,
-                     const eval_response *resp)
+int64_t cache_get_all(cache *c, const char *kind, const char *model, const eval_request *reqs,
+                      eval_response *resps, size_t n, uint8_t (*keys)[SHA256_DIGEST_LEN],
+                      unsigned char *hit, char *err, size_t errlen)
 {
-    cache_key(kind, model, req, r->key);
+    if (flush_queued(c, err, errlen) != 0) return -1;
+    int64_t hits = 0;
+    pthread_mutex_lock(&c->db_mu);
+    /* one read transaction: a lookup of its own would take and drop the WAL read lock */
+    if (db_exec(c, "BEGIN", err, errlen) != 0) hits = -1;
+    for (size_t i = 0; hits >= 0 && i < n; i++) {
+        cache_key(kind, model, &reqs[i], keys[i]);
+        int rc = lookup(c, keys[i], &resps[i], err, errlen);
+        hit[i] = rc == 1;
+        hits = rc < 0 ? -1 : hits + rc;
+    }
+    if (sqlite3_get_autocommit(c->db) == 0) sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    pthread_mutex_unlock(&c->db_mu);
+    return hits;
+}
+
+static void fill_row(cache_row *r, const uint8_t *key, const char *kind, const char *model,
+                     const eval_request *req, const eval_response *resp)
+{
+    memcpy(r->key, key, SHA256_DIGEST_LEN);
     r->kind = xstrdup(kind);
     r->model = xstrdup(model);
     r->text = resp->text ? xstrdup(resp->text) : NULL;
@@ -477,12 +535,12 @@ static void fill_row(cache_row *r, const char *kind, const char *model, const ev
     r->created = (int64_t)time(NULL);
 }
 
-int cache_put(cache *c, const char *kind, const char *model, const eval_request *req,
-              const eval_response *resp, char *err, size_t errlen)
+int cache_put_key(cache *c, const uint8_t key[SHA256_DIGEST_LEN], const char *kind, const char *model,
+                  const eval_request *req, const eval_response *resp, char *err, size_t errlen)
 {
     if (resp->status != RESP_OK) return 0;
     cache_row row;
-    fill_row(&row, kind, model, req, resp);
+    fill_row(&row, key, kind, model, req, resp);
     pthread_mutex_lock(&c->mu);
     if (c->queue_len == c->queue_cap) {
         c->queue_cap = c->queue_cap ? 2 * c->queue_cap : CACHE_BATCH_ROWS;
@@ -497,6 +555,15 @@ int cache_put(cache *c, const char *kind, const char *model, const eval_request 
     int rc = take_write_err(c, err, errlen);
     pthread_mutex_unlock(&c->mu);
     return rc;
+}
+
+int cache_put(cache *c, const char *kind, const char *model, const eval_request *req,
+              const eval_response *resp, char *err, size_t errlen)
+{
+    if (resp->status != RESP_OK) return 0;
+    uint8_t key[SHA256_DIGEST_LEN];
+    cache_key(kind, model, req, key);
+    return cache_put_key(c, key, kind, model, req, resp, err, errlen);
 }
 
 int cache_flush(cache *c, char *err, size_t errlen)

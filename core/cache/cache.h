@@ -62,6 +62,16 @@ void cache_key(const char *kind, const char *model, const eval_request *req,
    0), 0 on a miss (resp untouched), -1 on an error (err filled). */
 int cache_get(cache *c, const char *kind, const char *model, const eval_request *req,
               eval_response *resp, char *err, size_t errlen);
+/* Look up reqs[0..n) in one read transaction: keys[i] gets each one's key (for
+   cache_put_key), hit[i] 1 when resps[i] was filled from the cache (as cache_get does), 0
+   when resps[i] was left untouched. Returns the number of hits, or -1 with err filled (hit
+   then says which resps were filled before the error). No cache_put may run meanwhile. */
+int64_t cache_get_all(cache *c, const char *kind, const char *model, const eval_request *reqs,
+                      eval_response *resps, size_t n, uint8_t (*keys)[SHA256_DIGEST_LEN],
+                      unsigned char *hit, char *err, size_t errlen);
+/* cache_put for a request whose key (cache_key of kind, model, req) is known already. */
+int cache_put_key(cache *c, const uint8_t key[SHA256_DIGEST_LEN], const char *kind, const char *model,
+                  const eval_request *req, const eval_response *resp, char *err, size_t errlen);
 /* Queue resp as the answer to req (replacing an older one); it is written per the batching
    above. A response that is not RESP_OK is not stored (returns 0). -1 with err filled when
    an earlier write of the writer thread failed (those rows were not stored). */

@@ -3,6 +3,11 @@
 
 #include <string.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SHA256_HAVE_SHANI 1
+#endif
+
 static const uint32_t sha256_k[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -51,6 +56,60 @@ static void sha256_block(uint32_t h[8], const uint8_t *p)
     h[7] += k;
 }
 
+#ifdef SHA256_HAVE_SHANI
+/* One block with the SHA extensions (Intel's SHA-NI): the state kept as ABEF and CDGH, four
+   rounds per group, the message schedule built four words at a time by sha256msg1/msg2. */
+__attribute__((target("sha,sse4.1,ssse3"))) static void sha256_block_shani(uint32_t h[8], const uint8_t *p)
+{
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1); /* CDAB */
+    __m128i st1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1B); /* EFGH */
+    __m128i st0 = _mm_alignr_epi8(tmp, st1, 8);                                     /* ABEF */
+    st1 = _mm_blend_epi16(st1, tmp, 0xF0);                                          /* CDGH */
+    __m128i abef = st0, cdgh = st1, w[16];
+    for (int g = 0; g < 16; g++) {
+        if (g < 4) {
+            w[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)), bswap);
+        } else {
+            __m128i x = _mm_add_epi32(_mm_sha256msg1_epu32(w[g - 4], w[g - 3]),
+                                      _mm_alignr_epi8(w[g - 1], w[g - 2], 4));
+            w[g] = _mm_sha256msg2_epu32(x, w[g - 1]);
+        }
+        __m128i msg = _mm_add_epi32(w[g], _mm_loadu_si128((const __m128i *)&sha256_k[4 * g]));
+        st1 = _mm_sha256rnds2_epu32(st1, st0, msg);
+        st0 = _mm_sha256rnds2_epu32(st0, st1, _mm_shuffle_epi32(msg, 0x0E));
+    }
+    st0 = _mm_add_epi32(st0, abef);
+    st1 = _mm_add_epi32(st1, cdgh);
+    tmp = _mm_shuffle_epi32(st0, 0x1B);                             /* FEBA */
+    st1 = _mm_shuffle_epi32(st1, 0xB1);                             /* DCHG */
+    _mm_storeu_si128((__m128i *)&h[0], _mm_blend_epi16(tmp, st1, 0xF0)); /* DCBA */
+    _mm_storeu_si128((__m128i *)&h[4], _mm_alignr_epi8(st1, tmp, 8));    /* HGFE */
+}
+#endif
+
+/* Whether this CPU has the SHA extensions (libgcc reads cpuid once, at start-up). */
+static int cpu_has_sha(void)
+{
+#ifdef SHA256_HAVE_SHANI
+    return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") &&
+           __builtin_cpu_supports("ssse3");
+#else
+    return 0;
+#endif
+}
+
+static void compress(sha256_ctx *c, const uint8_t *p)
+{
+#ifdef SHA256_HAVE_SHANI
+    if (c->accel) {
+        sha256_block_shani(c->h, p);
+        return;
+    }
+#endif
+    sha256_block(c->h, p);
+}
+
 void sha256_init(sha256_ctx *c)
 {
     static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -58,6 +117,7 @@ void sha256_init(sha256_ctx *c)
     memcpy(c->h, h0, sizeof h0);
     c->bits = 0;
     c->block_len = 0;
+    c->accel = cpu_has_sha();
 }
 
 void sha256_update(sha256_ctx *c, const void *data, size_t n)
@@ -66,7 +126,7 @@ void sha256_update(sha256_ctx *c, const void *data, size_t n)
     c->bits += (uint64_t)n * 8;
     while (n > 0) {
         if (c->block_len == 0 && n >= 64) { /* whole blocks straight from the input */
-            sha256_block(c->h, p);
+            compress(c, p);
             p += 64;
             n -= 64;
             continue;
@@ -77,7 +137,7 @@ void sha256_update(sha256_ctx *c, const void *data, size_t n)
         p += take;
         n -= take;
         if (c->block_len == 64) {
-            sha256_block(c->h, c->block);
+            compress(c, c->block);
             c->block_len = 0;
         }
     }

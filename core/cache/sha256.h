@@ -2,7 +2,9 @@
  *
  *   sha256_ctx c;  sha256_init(&c);  sha256_update(&c, p, n) ...;  sha256_final(&c, digest);
  *
- * Byte-oriented and incremental; no allocation; not constant-time (keys are not secrets). */
+ * Byte-oriented and incremental; no allocation; not constant-time (keys are not secrets).
+ * On x86-64 CPUs with the SHA extensions (Intel since Ice Lake / Goldmont, AMD since Zen)
+ * blocks are compressed with them — ~10x fewer instructions than the portable code. */
 #ifndef EVALLUA_CACHE_SHA256_H
 #define EVALLUA_CACHE_SHA256_H
 
@@ -16,6 +18,8 @@ typedef struct sha256_ctx {
     uint64_t bits;     /* message length so far, in bits */
     uint8_t block[64]; /* pending input, block_len bytes of it */
     size_t block_len;
+    int accel;         /* 1: compress with the CPU's SHA extensions (set by sha256_init;
+                          a test may clear it to check the portable code) */
 } sha256_ctx;
 
 /* Start a new digest. */

@@ -110,16 +110,33 @@ void endpoints_released(endpoint_set *s, int i)
     e->probing = 0;
 }
 
+/* One more failure of e in a row: the ENDPOINT_ASIDE_AFTER-th, or a failed probe, sets it
+   aside (for twice as long as the last time). */
+static void endpoint_failed(endpoint *e, int was_probe, double now)
+{
+    e->failures++;
+    e->fail_streak++;
+    if (was_probe || (e->aside_until == 0 && e->fail_streak >= ENDPOINT_ASIDE_AFTER)) {
+        e->aside_s = e->aside_s > 0 ? 2 * e->aside_s : 1.0;
+        if (e->aside_s > ENDPOINT_ASIDE_MAX_S) e->aside_s = ENDPOINT_ASIDE_MAX_S;
+        e->aside_until = now + e->aside_s;
+    }
+}
+
 void endpoints_answered(endpoint_set *s, int i, long status, double latency, double now)
 {
     endpoint *e = &s->items[i];
-    (void)now;
+    int was_probe = e->probing;
     endpoints_released(s, i);
-    e->conn_failures = 0;
-    e->aside_until = 0;
-    e->aside_s = 0;
     e->answered++;
     e->latency_sum += latency;
+    if (status >= 500) {
+        endpoint_failed(e, was_probe, now);
+        return;
+    }
+    e->fail_streak = 0;
+    e->aside_until = 0;
+    e->aside_s = 0;
     if (status >= 400) e->failures++;
     if (status >= 200 && status < 300) {
         e->throttle_streak = 0;
@@ -132,13 +149,7 @@ void endpoints_conn_failed(endpoint_set *s, int i, double now)
     endpoint *e = &s->items[i];
     int was_probe = e->probing;
     endpoints_released(s, i);
-    e->failures++;
-    e->conn_failures++;
-    if (was_probe || (e->aside_until == 0 && e->conn_failures >= ENDPOINT_ASIDE_AFTER)) {
-        e->aside_s = e->aside_s > 0 ? 2 * e->aside_s : 1.0;
-        if (e->aside_s > ENDPOINT_ASIDE_MAX_S) e->aside_s = ENDPOINT_ASIDE_MAX_S;
-        e->aside_until = now + e->aside_s;
-    }
+    endpoint_failed(e, was_probe, now);
 }
 
 void endpoints_throttled(endpoint_set *s, int i, double retry_after, double base_s, double jitter01,

@@ -6,10 +6,12 @@
  * paused by a 429, has fewer in flight than its window, and is either healthy or due for a
  * probe.
  *
- * Health: an endpoint whose attempts fail at the connection level (cannot connect, reset,
- * empty reply, timeout) ENDPOINT_ASIDE_AFTER times in a row is set aside for 1 s, doubling
- * each time a probe fails, up to ENDPOINT_ASIDE_MAX_S. When its time comes, one attempt (the
- * probe) goes there; any HTTP answer makes it healthy again. While no endpoint is healthy,
+ * Health: an endpoint whose attempts fail ENDPOINT_ASIDE_AFTER times in a row — at the
+ * connection level (cannot connect, reset, empty reply), by a timeout, or with a 5xx answer
+ * (a proxy in front of a dead server, an overloaded or crashed one) — is set aside for 1 s,
+ * doubling each time a probe fails, up to ENDPOINT_ASIDE_MAX_S. When its time comes, one
+ * attempt (the probe) goes there; any answer below 500 makes it healthy again (a 429 too:
+ * the server is up, only busy, and the pause below handles it). While no endpoint is healthy,
  * every endpoint is used as if healthy (each attempt's own backoff then paces the retries),
  * so a single dead server fails its requests exactly as before.
  *
@@ -24,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ENDPOINT_ASIDE_AFTER 3     /* consecutive connection failures that set one aside */
+#define ENDPOINT_ASIDE_AFTER 3     /* consecutive failures that set one aside */
 #define ENDPOINT_ASIDE_MAX_S 60.0  /* longest wait before a probe */
 #define ENDPOINT_PAUSE_MAX_S 60.0  /* longest pause after a 429 */
 
@@ -34,7 +36,7 @@ typedef struct endpoint {
     double window;        /* attempts it may have in flight (halved on a 429) */
     double pause_until;   /* no new attempt before this time (a 429) */
     int throttle_streak;  /* 429s in a row: the backoff exponent when there is no Retry-After */
-    int conn_failures;    /* connection-level failures in a row */
+    int fail_streak;      /* failed attempts in a row (connection, timeout or 5xx) */
     double aside_until;   /* set aside until this time; 0 = healthy */
     double aside_s;       /* the current wait before a probe */
     int probing;          /* the probe is in flight */
@@ -60,9 +62,10 @@ void endpoints_free(endpoint_set *s);
 int endpoints_pick(endpoint_set *s, double now, double *wake);
 /* An attempt starts at endpoint i. */
 void endpoints_started(endpoint_set *s, int i);
-/* The attempt at endpoint i got an HTTP answer (status) after latency seconds. */
+/* The attempt at endpoint i got an HTTP answer (status) after latency seconds; a 5xx counts
+   as a failure of the endpoint. */
 void endpoints_answered(endpoint_set *s, int i, long status, double latency, double now);
-/* The attempt at endpoint i failed at the connection level. */
+/* The attempt at endpoint i failed at the connection level or timed out. */
 void endpoints_conn_failed(endpoint_set *s, int i, double now);
 /* After endpoints_answered for a 429 at endpoint i: pause it for retry_after seconds (< 0:
    none given; a backoff of base_s * 2^streak, times 0.5 + jitter01/2, is used) and, on the

@@ -8,9 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 
+#include "answer_scan.h"
 #include "util/buf.h"
 
 #define OAI_DEFAULT_MAX_TOKENS 256
@@ -442,11 +445,16 @@ static oai_verdict read_text(const eval_request *r, int chat, const cJSON *choic
     return OAI_OK;
 }
 
+/* A usage count: a number in [0, 2e9], else 0. */
+static int usage_count(int is_number, double v)
+{
+    return is_number && v >= 0 && v <= 2e9 ? (int)v : 0;
+}
+
 static int usage_field(const cJSON *usage, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(usage, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 2e9) return 0;
-    return (int)v->valuedouble;
+    return usage_count(cJSON_IsNumber(v), cJSON_IsNumber(v) ? v->valuedouble : 0);
 }
 
 static const char *error_text(const cJSON *root)
@@ -535,30 +543,96 @@ static void share_usage(const eval_request *reqs, const size_t *idx, size_t n, e
     }
 }
 
+/* Requests no choice answered: retried, with that message. */
+static void mark_missing(size_t n, const unsigned char *seen, oai_verdict *each, oai_problem *why)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (seen[k]) continue;
+        each[k] = OAI_RETRY;
+        problem(&why[k], "malformed response", "no choice with index %zu", k);
+    }
+}
+
+/* The request a choice at position pos with that index answers (n: none); as in
+   parse_choices. */
+static size_t choice_slot(size_t pos, size_t n, int has_index, double index)
+{
+    if (n > 1 && has_index && index >= 0) return index < (double)n ? (size_t)index : n;
+    return pos;
+}
+
+/* read_text and parse_choice for a choice of answer_scan (a /v1/completions generation). */
+static oai_verdict read_scanned(const eval_request *r, const scan_choice *c, const char *strings,
+                                eval_response *out, oai_problem *why)
+{
+    if (!c->has_text) {
+        problem(why, "malformed response", "no choices[0].text");
+        return OAI_RETRY;
+    }
+    const char *s = strings + c->text_off;
+    out->truncated = c->finish_length;
+    out->text = xstrndup(s, oai_cut_at_stop(s, c->text_len, r->gen.until, r->gen.n_until));
+    out->status = RESP_OK;
+    return OAI_OK;
+}
+
+/* oai_parse_batch for an answer answer_scan read. */
+static void parse_scanned(const eval_request *reqs, const size_t *idx, size_t n, const scan_answer *a,
+                          eval_response *resps, oai_verdict *each, oai_problem *why, unsigned char *seen)
+{
+    for (size_t pos = 0; pos < a->n_choices; pos++) {
+        const scan_choice *c = &a->choices[pos];
+        size_t k = choice_slot(pos, n, c->has_index, c->index);
+        if (k >= n || seen[k] || !c->is_object) continue;
+        seen[k] = 1;
+        each[k] = read_scanned(&reqs[idx[k]], c, a->strings.data, &resps[idx[k]], &why[k]);
+    }
+    mark_missing(n, seen, each, why);
+    share_usage(reqs, idx, n, resps, each, usage_count(a->has_pt, a->pt), usage_count(a->has_ct, a->ct));
+}
+
+/* Whether answer_scan may read the answer: plain generations on /v1/completions. */
+static int scannable(const eval_request *reqs, const size_t *idx, size_t n, int chat)
+{
+    if (chat) return 0;
+    for (size_t k = 0; k < n; k++)
+        if (reqs[idx[k]].kind != REQ_GENERATE) return 0;
+    return 1;
+}
+
 /* Match the choices to the n requests and parse each; see oai_parse_batch. */
 static void parse_choices(const eval_request *reqs, const size_t *idx, size_t n, int chat,
                           const cJSON *choices, eval_response *resps, oai_verdict *each,
                           oai_problem *why, unsigned char *seen)
 {
     size_t pos = 0;
-    for (size_t k = 0; k < n; k++) {
-        each[k] = OAI_RETRY;
-        problem(&why[k], "malformed response", "no choice with index %zu", k);
-    }
     for (const cJSON *c = choices->child; c; c = c->next, pos++) {
         const cJSON *index = cJSON_GetObjectItemCaseSensitive(c, "index");
-        size_t k = pos;
-        if (n > 1 && cJSON_IsNumber(index) && index->valuedouble >= 0) k = (size_t)index->valuedouble;
+        int has_index = cJSON_IsNumber(index);
+        size_t k = choice_slot(pos, n, has_index, has_index ? index->valuedouble : 0);
         if (k >= n || seen[k] || !cJSON_IsObject(c)) continue;
         seen[k] = 1;
         each[k] = parse_choice(&reqs[idx[k]], chat, c, &resps[idx[k]], &why[k]);
     }
+    mark_missing(n, seen, each, why);
 }
 
 oai_verdict oai_parse_batch(const eval_request *reqs, const size_t *idx, size_t n, int chat,
                             const char *body, size_t len, eval_response *resps, oai_verdict *each,
                             oai_problem *why)
 {
+    if (scannable(reqs, idx, n, chat)) { /* the common case without cJSON's allocations */
+        scan_answer a;
+        int read = answer_scan(&a, body, len);
+        if (read) {
+            unsigned char small[64], *seen = n <= sizeof small ? small : xmalloc(n);
+            memset(seen, 0, n);
+            parse_scanned(reqs, idx, n, &a, resps, each, why, seen);
+            if (seen != small) free(seen);
+        }
+        answer_scan_free(&a);
+        if (read) return OAI_OK;
+    }
     cJSON *root = cJSON_ParseWithLength(body, len);
     if (!cJSON_IsObject(root)) {
         char *excerpt = clean_excerpt(body, len, OAI_BODY_EXCERPT);
@@ -630,22 +704,42 @@ char *oai_server_message(const char *body, size_t len, size_t max)
     return out;
 }
 
+/* An HTTP-date (IMF-fixdate, or the obsolete RFC 850 and asctime forms that curl_getdate
+   also reads) as seconds from now; 0 when it is not a date. */
+static int retry_after_date(const char *v, size_t n, double *seconds)
+{
+    char tmp[64];
+    if (n == 0 || n >= sizeof tmp) return 0;
+    memcpy(tmp, v, n);
+    tmp[n] = '\0';
+    time_t when = curl_getdate(tmp, NULL);
+    if (when == (time_t)-1) return 0;
+    double left = difftime(when, time(NULL));
+    *seconds = left > 0 ? left : 0;
+    return 1;
+}
+
 int oai_retry_after(const char *line, size_t n, double *seconds)
 {
     static const char name[] = "retry-after:";
     size_t k = sizeof name - 1;
     if (n < k || strncasecmp(line, name, k) != 0) return 0;
-    char tmp[32];
-    size_t i = k, j = 0;
+    size_t i = k, end = n;
     while (i < n && (line[i] == ' ' || line[i] == '\t')) i++;
-    while (i < n && j + 1 < sizeof tmp && (isdigit((unsigned char)line[i]) || line[i] == '.'))
-        tmp[j++] = line[i++];
+    while (end > i && isspace((unsigned char)line[end - 1])) end--;
+    char tmp[32];
+    size_t j = 0;
+    for (; i + j < end && j + 1 < sizeof tmp; j++) {
+        char ch = line[i + j];
+        if (!isdigit((unsigned char)ch) && ch != '.') break;
+        tmp[j] = ch;
+    }
     tmp[j] = '\0';
-    while (i < n && isspace((unsigned char)line[i])) i++;
-    if (j == 0 || i != n) return 0; /* an HTTP date, or junk */
-    char *end;
-    double v = strtod(tmp, &end);
-    if (*end != '\0' || !isfinite(v) || v < 0) return 0;
+    if (i + j != end) return retry_after_date(line + i, end - i, seconds); /* not a number */
+    if (j == 0) return 0;
+    char *stop;
+    double v = strtod(tmp, &stop);
+    if (*stop != '\0' || !isfinite(v) || v < 0) return 0;
     *seconds = v;
     return 1;
 }

@@ -69,8 +69,9 @@ int oai_is_logprobs_error(const char *msg);
    UTF-8 boundary (with "..." appended when cut). malloc'd, never NULL. */
 char *oai_server_message(const char *body, size_t len, size_t max);
 
-/* Parse one raw header line; 1 and *seconds set when it is "Retry-After: <seconds>"
-   (a number, possibly fractional), else 0 (HTTP dates are not honoured). */
+/* Parse one raw header line; 1 and *seconds set when it is "Retry-After: <seconds>" (a
+   number, possibly fractional) or "Retry-After: <HTTP-date>" (RFC 9110: the seconds from
+   now, the wall clock, until that date; 0 for a date in the past), else 0. */
 int oai_retry_after(const char *line, size_t n, double *seconds);
 
 /* Number of Unicode code points in n bytes of UTF-8 (Python str length). A lead byte takes

@@ -53,8 +53,9 @@ int transport_start(transport *t, xfer *x, const char *url, char *err, size_t er
 /* Start x as a GET of url (x->body is ignored); 0, or -1 with err filled (x is then free
    again). A later transport_start makes the slot POST again. */
 int transport_start_get(transport *t, xfer *x, const char *url, char *err, size_t errlen);
-/* Wait at most max_ms for network activity and let curl act on it; 0, or -1 with err filled
-   when the multi interface failed. */
+/* Wait at most max_ms for network activity and let curl act on it — on a chunk of the events
+   at a time, so that the engine refills freed slots between chunks; while events of the last
+   wait are left, it does not wait. 0, or -1 with err filled when the multi interface failed. */
 int transport_wait(transport *t, int max_ms, char *err, size_t errlen);
 /* A finished transfer (its result in *result), or NULL when none is waiting. The slot stays
    busy until transport_release. */

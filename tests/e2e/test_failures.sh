@@ -34,6 +34,30 @@ start_server limited --fail-first 2 --fail-status 429 --retry-after 1
 run_mc limited "$URL"
 check_eq "429 then success" "$?" 0
 
+# two servers, one answering every request with a 503: it is set aside after three in a
+# row (and probed at most once or twice more), the other answers everything, the scores are
+# the clean run's and the results count the attempts per server
+start_server live
+LIVE=$URL
+start_server down503 --fail-every 1 --fail-status 503
+EXTRA_ARGS=",concurrency=4"
+run_mc two "$LIVE|$URL"
+check_eq "two servers exit" "$?" 0
+EXTRA_ARGS=""
+check_eq "same acc with a 503 server" "$(jqv "$TMP/two.json" "results.arc_easy.acc,none")" "$(jqv "$TMP/clean.json" "results.arc_easy.acc,none")"
+cat >"$TMP/endpoints.lua" <<'LUA'
+local doc = require("evallua.json").read_file(arg[1])
+for _, e in ipairs(doc.throughput.endpoints) do print(e.url, e.requests, e.failures) end
+LUA
+"$EVALLUA" exec "$TMP/endpoints.lua" "$TMP/two.json" >"$TMP/two.endpoints"
+check_eq "per-server lines" "$(wc -l <"$TMP/two.endpoints" | tr -d ' ')" 2
+read -r _ live_req live_fail < <(sed -n 1p "$TMP/two.endpoints")
+read -r _ down_req down_fail < <(sed -n 2p "$TMP/two.endpoints")
+check_eq "live server answered all 120" "$live_req $live_fail" "120 0"
+check_eq "503 server: every attempt failed" "$down_fail" "$down_req"
+check_eq "503 server set aside after 3 (+ in flight, probes)" "$([ "$down_req" -ge 3 ] && [ "$down_req" -le 10 ] && echo yes)" yes
+check_eq "503 server log agrees" "$(requests_logged down503)" "$down_req"
+
 # the server rejects the key: exit 1, a clear message, the key nowhere
 start_server locked --require-key right-key
 EXTRA_ARGS=",api_key=wrong-key-XYZZY"

@@ -85,6 +85,7 @@ typedef struct fo_server {
     long reset_every, stall_every, stall_ms;
     long delay_ms;            /* --delay-ms */
     double retry_after;       /* --retry-after seconds; < 0: no header */
+    long retry_after_date;    /* --retry-after-date 1: send it as an HTTP-date */
     long max_context;         /* --max-context tokens; 0: no limit */
     long threads;             /* --threads: worker threads of the daemon */
     fo_fault_mix faults;      /* --faults, --fault-seed */
@@ -105,6 +106,7 @@ typedef struct fo_reply {
     size_t len;
     const char *ctype;
     double retry_after; /* >= 0: send "Retry-After: retry_after"; -1: no header */
+    int retry_as_date;  /* send it as the HTTP-date retry_after seconds from now instead */
 } fo_reply;
 
 /* Parse the --faults spec ("500:5,429:5,reset:4,truncate:3,stall:3"); -1 with err. */

@@ -7,8 +7,10 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/buf.h"
 
@@ -146,6 +148,7 @@ static int inject_failure(const fo_server *srv, long n, conn_state *st, fo_fault
         snprintf(msg, sizeof msg, "injected failure (request %ld)", n);
         fo_reply_error(r, status, "server_error", msg);
         if (status == 429 || status == 503) r->retry_after = srv->retry_after;
+        r->retry_as_date = srv->retry_after_date != 0;
         return 1;
     }
     if (f == FO_FAULT_GARBAGE) {
@@ -210,6 +213,21 @@ static void route(fo_server *srv, struct MHD_Connection *c, const char *url, con
     }
 }
 
+/* The Retry-After value: seconds ("%g"), or the IMF-fixdate that many whole seconds from now. */
+static void retry_after_value(const fo_reply *r, char *out, size_t len)
+{
+    if (!r->retry_as_date) {
+        snprintf(out, len, "%g", r->retry_after);
+        return;
+    }
+    time_t secs = (time_t)r->retry_after;
+    if ((double)secs < r->retry_after) secs++; /* whole seconds, rounded up */
+    time_t when = time(NULL) + secs;
+    struct tm tm;
+    gmtime_r(&when, &tm);
+    strftime(out, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
 static enum MHD_Result send_reply(struct MHD_Connection *c, fo_reply *r)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
@@ -217,9 +235,9 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, fo_reply *r)
     r->body = NULL;           /* owned by the response now */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
     if (r->retry_after >= 0) {
-        char secs[32];
-        snprintf(secs, sizeof secs, "%g", r->retry_after);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+        char value[64];
+        retry_after_value(r, value, sizeof value);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, value);
     }
     enum MHD_Result ret = MHD_queue_response(c, r->status, resp);
     MHD_destroy_response(resp);

@@ -32,8 +32,8 @@ static const char usage_text[] =
     "                   [--fail-first N] [--fail-every K] [--fail-status S] [--garbage-every K]\n"
     "                   [--truncate-every K] [--reset-every K] [--stall-every K] [--stall-ms MS]\n"
     "                   [--faults SPEC] [--fault-seed N] [--require-key KEY] [--delay-ms MS]\n"
-    "                   [--retry-after S] [--max-context N] [--quirks LIST] [--threads N]\n"
-    "                   [--log-times 0|1] [--rows-dir DIR] [--rows-faults SPEC]\n"
+    "                   [--retry-after S] [--retry-after-date 0|1] [--max-context N] [--quirks LIST]\n"
+    "                   [--threads N] [--log-times 0|1] [--rows-dir DIR] [--rows-faults SPEC]\n"
     "                   [--lifetime S]\n"
     "A deterministic OpenAI-compatible test server on 127.0.0.1; see tests/server/README.md.\n";
 
@@ -132,6 +132,7 @@ static int parse_cli(int argc, char **argv, cli *c, fo_server *s)
         {"require-key", &s->require_key, NULL, NULL, 0, 0},
         {"delay-ms", NULL, &s->delay_ms, NULL, 0, 600000},
         {"retry-after", NULL, NULL, &s->retry_after, 0, 86400},
+        {"retry-after-date", NULL, &s->retry_after_date, NULL, 0, 1},
         {"max-context", NULL, &s->max_context, NULL, 0, LONG_MAX},
         {"quirks", &c->quirks, NULL, NULL, 0, 0},
         {"threads", NULL, &s->threads, NULL, 1, 64},

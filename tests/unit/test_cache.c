@@ -99,6 +99,31 @@ static void test_sha256_padding(void)
     }
 }
 
+/* The SHA-extension path (taken by sha256_init on CPUs that have it, so by the vectors above)
+   and the portable code agree on every length across several blocks and odd feeds. */
+static void test_sha256_paths_agree(void)
+{
+    uint8_t data[300];
+    for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)(i * 131 + 7);
+    int same = 0;
+    for (size_t n = 0; n <= sizeof data; n++) {
+        uint8_t d[2][SHA256_DIGEST_LEN];
+        for (int portable = 0; portable < 2; portable++) {
+            sha256_ctx c;
+            sha256_init(&c);
+            if (portable) c.accel = 0;
+            sha256_update(&c, data, n / 3);
+            sha256_update(&c, data + n / 3, n - n / 3);
+            sha256_final(&c, d[portable]);
+        }
+        same += memcmp(d[0], d[1], SHA256_DIGEST_LEN) == 0;
+    }
+    CHECK(same == (int)sizeof data + 1);
+    sha256_ctx probe;
+    sha256_init(&probe);
+    printf("sha256: %s\n", probe.accel ? "CPU SHA extensions and portable code agree" : "portable code only (no SHA extensions)");
+}
+
 /* ---- requests used below --------------------------------------------------------------- */
 
 static void make_generate(eval_request *r, const char *prompt, double temperature, int repeat)
@@ -135,6 +160,71 @@ static int same_key(const char *k1, const char *m1, const eval_request *a, const
     cache_key(k1, m1, a, x);
     cache_key(k2, m2, b, y);
     return memcmp(x, y, sizeof x) == 0;
+}
+
+/* The key is SHA-256 of the serialization cache.h documents, written here with printf as the
+   documentation says (lengths and integers in decimal, doubles with %.17g): the key of an
+   existing cache file must never change. */
+static void expect_field(buf *b, const char *name, const char *v)
+{
+    if (v) buf_printf(b, "%s=%zu:%s\n", name, strlen(v), v);
+    else buf_printf(b, "%s!\n", name);
+}
+
+static void check_key_bytes(const eval_request *r, double temperature_printed)
+{
+    buf b = {0}, num = {0};
+    buf_puts(&b, "evallua-cache/1\n");
+    expect_field(&b, "endpoint", "openai-completions");
+    expect_field(&b, "model", "m");
+    expect_field(&b, "kind", req_kind_name(r->kind));
+    expect_field(&b, "context", r->context);
+    expect_field(&b, "continuation", r->continuation);
+    expect_field(&b, "messages", r->messages_json);
+    buf_printf(&num, "%zu", r->gen.n_until);
+    expect_field(&b, "until", buf_str(&num));
+    for (size_t i = 0; i < r->gen.n_until; i++) expect_field(&b, "stop", r->gen.until[i]);
+    buf_clear(&num);
+    buf_printf(&num, "%d", r->gen.max_tokens);
+    expect_field(&b, "max_tokens", buf_str(&num));
+    buf_clear(&num);
+    buf_printf(&num, "%.17g", temperature_printed);
+    expect_field(&b, "temperature", buf_str(&num));
+    buf_clear(&num);
+    buf_printf(&num, "%.17g", r->gen.top_p);
+    expect_field(&b, "top_p", buf_str(&num));
+    buf_clear(&num);
+    buf_printf(&num, "%lld", (long long)r->gen.seed);
+    expect_field(&b, "seed", buf_str(&num));
+    buf_clear(&num);
+    buf_printf(&num, "%d", r->repeat);
+    expect_field(&b, "repeat", r->kind == REQ_GENERATE && r->gen.temperature > 0 ? buf_str(&num) : NULL);
+    uint8_t want[SHA256_DIGEST_LEN], got[SHA256_DIGEST_LEN];
+    sha256(b.data, b.len, want);
+    cache_key("openai-completions", "m", r, got);
+    CHECK(memcmp(want, got, sizeof want) == 0);
+    buf_free(&b);
+    buf_free(&num);
+}
+
+static void test_key_serialization(void)
+{
+    static const double temps[] = {0.0, 1.0, 0.7, 2.5, 1e15, 123456789012345678.0, 1e-7, 3.0e300};
+    eval_request r;
+    for (size_t i = 0; i < sizeof temps / sizeof temps[0]; i++) {
+        make_generate(&r, "Question: 2+2?\nAnswer:", temps[i], 3);
+        r.gen.max_tokens = (int)(i * 1000);
+        r.gen.seed = i % 2 ? -1 : 1234567;
+        r.gen.top_p = i % 2 ? 0.95 : -1;
+        check_key_bytes(&r, temps[i]);
+        request_free(&r);
+    }
+    make_generate(&r, "q", -0.0, 0);
+    check_key_bytes(&r, 0.0); /* -0 is written as 0 */
+    request_free(&r);
+    make_ll(&r, "ctx", " cont");
+    check_key_bytes(&r, 0.0);
+    request_free(&r);
 }
 
 /* Every field of the request, the endpoint kind and the model change the key. */
@@ -675,7 +765,9 @@ int main(void)
     }
     test_sha256_vectors();
     test_sha256_padding();
+    test_sha256_paths_agree();
     test_key_fields();
+    test_key_serialization();
     test_key_repeat();
     test_round_trip();
     test_replace_and_reopen();

@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "http/openai.h"
+#include "http/answer_scan.h"
 #include "http/openai_json.h"
 #include "report/progress.h"
 #include "util/buf.h"
@@ -191,8 +192,21 @@ static void test_server_message_and_retry_after(void)
     double s = -1;
     CHECK(oai_retry_after("Retry-After: 5\r\n", 16, &s) == 1 && s == 5);
     CHECK(oai_retry_after("retry-after:1.5\r\n", 17, &s) == 1 && s == 1.5);
+    /* an HTTP-date (RFC 9110 10.2.3): seconds from now until then, 0 once it has passed */
     const char *date = "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n";
-    CHECK(oai_retry_after(date, strlen(date), &s) == 0);
+    CHECK(oai_retry_after(date, strlen(date), &s) == 1 && s == 0);
+    char line[96];
+    time_t later = time(NULL) + 30;
+    struct tm tm;
+    gmtime_r(&later, &tm);
+    size_t len = strftime(line, sizeof line, "Retry-After: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    s = -1;
+    CHECK(oai_retry_after(line, len, &s) == 1 && s >= 28 && s <= 30);
+    len = strftime(line, sizeof line, "retry-after:  %A, %d-%b-%y %H:%M:%S GMT \r\n", &tm); /* RFC 850 */
+    s = -1;
+    CHECK(oai_retry_after(line, len, &s) == 1 && s >= 28 && s <= 30);
+    CHECK(oai_retry_after("Retry-After: soon\r\n", 19, &s) == 0);
+    CHECK(oai_retry_after("Retry-After: 5 s\r\n", 18, &s) == 0);
     CHECK(oai_retry_after("Content-Type: x\r\n", 17, &s) == 0);
     CHECK(oai_retry_after("Retry-After: \r\n", 15, &s) == 0);
 }
@@ -474,6 +488,87 @@ static void test_batch_body(void)
     buf_free(&b);
 }
 
+/* answer_scan (the fast reader of generation answers) against cJSON on the same bodies: a UTF-8
+   byte-order mark in front makes answer_scan give up and cJSON (which skips it) read the body,
+   so every verdict, text, flag, usage share and message must come out the same both ways. */
+static void parse_both_ways(const char *body, int expect_fast)
+{
+    char *until[] = {"\n\n", "Q:"};
+    eval_request reqs[3] = {gen("aaaa", until, 2), gen("bb", until, 2), gen("c", until, 2)};
+    size_t idx[] = {0, 1, 2};
+    buf bom = {0};
+    buf_puts(&bom, "\xEF\xBB\xBF");
+    buf_puts(&bom, body);
+    for (size_t n = 1; n <= 3; n += 2) {
+        eval_response r[2][3];
+        oai_verdict v[2], each[2][3];
+        oai_problem why[2][3];
+        memset(r, 0, sizeof r);
+        memset(why, 0, sizeof why);
+        v[0] = oai_parse_batch(reqs, idx, n, 0, body, strlen(body), r[0], each[0], why[0]);
+        v[1] = oai_parse_batch(reqs, idx, n, 0, bom.data, bom.len, r[1], each[1], why[1]);
+        int same = v[0] == v[1];
+        for (size_t k = 0; same && v[0] == OAI_OK && k < n; k++) {
+            same = each[0][k] == each[1][k] && r[0][k].status == r[1][k].status &&
+                   r[0][k].truncated == r[1][k].truncated && r[0][k].prompt_tokens == r[1][k].prompt_tokens &&
+                   r[0][k].completion_tokens == r[1][k].completion_tokens &&
+                   strcmp(r[0][k].text ? r[0][k].text : "(null)", r[1][k].text ? r[1][k].text : "(null)") == 0;
+            if (each[0][k] != OAI_OK)
+                same = same && strcmp(why[0][k].head, why[1][k].head) == 0 &&
+                       strcmp(why[0][k].detail, why[1][k].detail) == 0;
+        }
+        if (!same) fprintf(stderr, "readers differ (n=%zu) on: %s\n", n, body);
+        CHECK(same);
+        for (size_t k = 0; k < n; k++) {
+            response_free(&r[0][k]);
+            response_free(&r[1][k]);
+        }
+    }
+    scan_answer a;
+    CHECK(answer_scan(&a, body, strlen(body)) == expect_fast);
+    answer_scan_free(&a);
+    buf_free(&bom); /* the requests borrow their strings (gen) */
+}
+
+static void test_answer_scan_matches_cjson(void)
+{
+    static const struct { const char *body; int fast; } cases[] = {
+        /* what vLLM sends */
+        {"{\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,"
+         "\"text\":\" The answer is 42.\\n\\nQ: next\",\"logprobs\":null,\"finish_reason\":\"stop\",\"stop_reason\":null}],"
+         "\"usage\":{\"prompt_tokens\":7,\"total_tokens\":12,\"completion_tokens\":5}}", 1},
+        /* escapes, raw UTF-8, a length stop, spaces everywhere */
+        {" {\n \"choices\" : [ { \"text\" : \"a\\\"b\\\\c\\/d\\te\\r\\nf\\b\\f caf\xc3\xa9 Q: x\" , \"finish_reason\" : \"length\" } ] ,"
+         " \"usage\" : { \"prompt_tokens\" : 3 , \"completion_tokens\" : 2 } }\n", 1},
+        /* a batch out of order, a missing choice, a duplicate, an index past the end, a
+           negative one, a non-object choice, nested values to skip */
+        {"{\"choices\":[{\"index\":2,\"text\":\"two\",\"logprobs\":{\"a\":[1,-2.5e3,{\"b\":null,\"c\":[true,false]}]}},"
+         "{\"index\":0,\"text\":\"zero\"},{\"index\":0,\"text\":\"again\"},{\"index\":7,\"text\":\"far\"},"
+         "{\"index\":-1,\"text\":\"neg\"},[1,2],\"str\"],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4}}", 1},
+        /* the first key counts: a number text, then a string one; a null text; an odd finish */
+        {"{\"choices\":[{\"text\":5,\"text\":\"late\"}],\"choices\":[{\"text\":\"ignored\"}]}", 1},
+        {"{\"choices\":[{\"index\":1,\"text\":null},{\"index\":0,\"text\":\"\",\"finish_reason\":[\"length\"]}]}", 1},
+        /* usage that is not usable: negative, too large, a string, not an object */
+        {"{\"choices\":[{\"text\":\"x\"}],\"usage\":{\"prompt_tokens\":-3,\"completion_tokens\":3000000000}}", 1},
+        {"{\"choices\":[{\"text\":\"x\"}],\"usage\":{\"prompt_tokens\":\"7\"}}", 1},
+        {"{\"choices\":[{\"text\":\"x\"}],\"usage\":[1,2]}", 1},
+        /* left to cJSON: \u escapes, fractions, trailing bytes, no choices, an error, empty
+           choices, a first choice that is no object, broken JSON */
+        {"{\"choices\":[{\"text\":\"caf\\u00e9 \\ud83d\\ude00\"}]}", 0},
+        {"{\"choices\":[{\"text\":\"x\",\"index\":0.0}],\"usage\":{\"prompt_tokens\":1.5e1}}", 0},
+        {"{\"choices\":[{\"text\":\"x\"}]} trailing", 0},
+        {"{\"object\":\"text_completion\"}", 0},
+        {"{\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}", 0},
+        {"{\"choices\":[]}", 0},
+        {"{\"choices\":[\"x\",{\"text\":\"y\"}]}", 0},
+        {"{\"choices\":[{\"text\":\"cut", 0},
+        {"{\"choices\":[{\"text\":\"x\"}],}", 0},
+        {"[1,2]", 0},
+        {"", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) parse_both_ways(cases[i].body, cases[i].fast);
+}
+
 static void test_parse_batch(void)
 {
     char *until[] = {"\n\n"};
@@ -659,6 +754,7 @@ int main(void)
     test_progress();
     test_batch_body();
     test_parse_batch();
+    test_answer_scan_matches_cjson();
     test_quirk_messages();
     test_config();
     test_connection_refused();

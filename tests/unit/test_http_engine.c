@@ -14,7 +14,7 @@
 #include "http/openai.h"
 #include "util/buf.h"
 
-static backend *engine_backend(const char *url, int chat, int concurrency, int batch, double rpm)
+static openai_config engine_config(const char *url, int chat, int concurrency, int batch, double rpm)
 {
     openai_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -27,10 +27,21 @@ static backend *engine_backend(const char *url, int chat, int concurrency, int b
     cfg.timeout_s = 20;
     cfg.batch_size = batch;
     cfg.rpm = rpm;
+    return cfg;
+}
+
+static backend *open_backend(const openai_config *cfg)
+{
     char err[256];
-    backend *b = openai_backend_new(&cfg, err, sizeof err);
+    backend *b = openai_backend_new(cfg, err, sizeof err);
     if (!b) fprintf(stderr, "openai_backend_new: %s\n", err);
     return b;
+}
+
+static backend *engine_backend(const char *url, int chat, int concurrency, int batch, double rpm)
+{
+    openai_config cfg = engine_config(url, chat, concurrency, batch, rpm);
+    return open_backend(&cfg);
 }
 
 static int log_lines(const server *s)
@@ -293,6 +304,160 @@ static void test_truncated_and_reasoning(void)
     rmdir(dir);
 }
 
+/* Arrival times (ms) of the first n requests in s's log (--log-times 1); returns how many. */
+static int arrival_times(const server *s, double *t, int n)
+{
+    char path[160], line[4096];
+    int got = 0;
+    dir_file(s, "log", path, sizeof path);
+    FILE *f = fopen(path, "r");
+    while (f && got < n && fgets(line, sizeof line, f)) {
+        long num;
+        char url[64];
+        if (sscanf(line, "%ld %63s %lf", &num, url, &t[got]) == 3) got++;
+    }
+    if (f) fclose(f);
+    return got;
+}
+
+/* A 429 whose Retry-After is seconds ("1.5") or an HTTP-date 2 s ahead (1 s resolution, so
+   1-2 s from the first attempt): the retry waits that long, not the 10 ms backoff. */
+static void check_retry_after(const char *value, int as_date, double min_ms, double max_ms)
+{
+    server s;
+    const char *args[] = {"--fail-first", "1", "--fail-status", "429", "--retry-after", value,
+                          "--retry-after-date", as_date ? "1" : "0", "--log-times", "1", NULL};
+    if (!start(&s, args)) return;
+    eval_request req;
+    eval_response resp;
+    memset(&resp, 0, sizeof resp);
+    mixed_request(&req, 2);
+    backend *b = engine_backend(s.url, 0, 4, 1, 0);
+    char err[256];
+    if (b) {
+        CHECK(b->vt->run(b, &req, &resp, 1, err, sizeof err) == 0);
+        CHECK(check_mixed_response(&req, &resp, 2));
+        CHECK(resp.attempts == 2);
+        double t[2];
+        CHECK(arrival_times(&s, t, 2) == 2);
+        double gap = t[1] - t[0];
+        CHECK(gap >= min_ms && gap <= max_ms);
+        printf("Retry-After %s%s: retried after %.0f ms\n", value, as_date ? " s as an HTTP-date" : "", gap);
+        b->vt->destroy(b);
+    }
+    free_batch(&req, &resp, 1);
+    server_stop(&s);
+}
+
+/* A live server and two that stop answering another way: one answers every request with a
+   503, the other stalls every request past the 0.3 s timeout. Both are set aside after
+   ENDPOINT_ASIDE_AFTER failures in a row, everything is answered by the live one, each is
+   probed once more when its second comes, and the counters say so. */
+static void test_endpoints_set_aside_on_5xx_and_timeouts(void)
+{
+    server live, err5, stall;
+    const char *ok_args[] = {"--delay-ms", "100", NULL}; /* the first run outlasts two timeouts */
+    const char *err_args[] = {"--fail-every", "1", "--fail-status", "503", NULL};
+    const char *stall_args[] = {"--stall-every", "1", "--stall-ms", "5000", NULL};
+    if (!start(&live, ok_args)) return;
+    if (!start(&err5, err_args)) {
+        server_stop(&live);
+        return;
+    }
+    if (!start(&stall, stall_args)) {
+        server_stop(&live);
+        server_stop(&err5);
+        return;
+    }
+    char urls[400];
+    snprintf(urls, sizeof urls, "%s|%s|%s", live.url, err5.url, stall.url);
+    enum { N = 60, N1 = 40 };
+    eval_request reqs[N];
+    eval_response resps[N];
+    memset(resps, 0, sizeof resps);
+    for (int k = 0; k < N; k++) mixed_request(&reqs[k], k);
+    openai_config cfg = engine_config(urls, 0, 6, 1, 0);
+    cfg.timeout_s = 0.3;
+    backend *b = open_backend(&cfg);
+    char err[256];
+    if (b) {
+        openai_endpoint_stats e[3];
+        CHECK(b->vt->run(b, reqs, resps, N1, err, sizeof err) == 0);
+        CHECK(openai_backend_endpoints(b, e, 3) == 3);
+        int64_t first_503 = e[1].requests, first_stall = e[2].requests;
+        /* each took at most its failures in a row plus what was in flight when it went aside */
+        CHECK(first_503 >= ENDPOINT_ASIDE_AFTER && first_503 <= ENDPOINT_ASIDE_AFTER + 6);
+        CHECK(first_stall >= ENDPOINT_ASIDE_AFTER && first_stall <= ENDPOINT_ASIDE_AFTER + 6);
+        CHECK(e[1].failures == e[1].requests && e[2].failures == e[2].requests);
+        sleep_ms(1200); /* past the first 1 s aside: the next (shorter) run probes each once */
+        CHECK(b->vt->run(b, reqs + N1, resps + N1, N - N1, err, sizeof err) == 0);
+        CHECK(openai_backend_endpoints(b, e, 3) == 3);
+        int ok = 0;
+        for (int k = 0; k < N; k++) ok += check_mixed_response(&reqs[k], &resps[k], k);
+        CHECK(ok == N);
+        CHECK(e[1].requests == first_503 + 1);   /* one probe; it failed: aside for 2 s */
+        CHECK(e[2].requests == first_stall + 1);
+        CHECK(e[0].requests == N && log_lines(&live) == N);
+        CHECK(log_lines(&err5) == e[1].requests);
+        printf("set aside: 503 server %lld attempts, stalling server %lld, live %lld\n",
+               (long long)e[1].requests, (long long)e[2].requests, (long long)e[0].requests);
+        b->vt->destroy(b);
+    }
+    free_batch(reqs, resps, N);
+    server_stop(&live);
+    server_stop(&err5);
+    server_stop(&stall);
+}
+
+/* tpm=4800 (80 tokens/s, a bucket of 80) on the real clock: 30 generate requests, each
+   estimated at max_tokens 256 + prompt bytes / 4 (ratelimit.h) but using ~7 tokens by the
+   server's usage. Charged by the estimates alone they would need more than 90 s. Corrected by
+   usage as answers come: an estimate above the bucket waits for a full bucket (ratelimit.h),
+   so each start after the first waits until the previous requests' usage is refilled — at
+   least (sum of usage - the largest) / rate: about 2 s, not a burst, not a minute and a half. */
+static void test_tpm_real_clock(void)
+{
+    server s;
+    const char *args[] = {"--log-times", "1", NULL};
+    if (!start(&s, args)) return;
+    enum { N = 30 };
+    eval_request reqs[N];
+    eval_response resps[N];
+    memset(resps, 0, sizeof resps);
+    for (int k = 0; k < N; k++) mixed_request(&reqs[k], 3 * k + 2); /* generate, max_tokens unset */
+    openai_config cfg = engine_config(s.url, 0, 8, 1, 0);
+    cfg.tpm = 4800;
+    backend *b = open_backend(&cfg);
+    char err[256];
+    if (b) {
+        double t0 = now_s();
+        CHECK(b->vt->run(b, reqs, resps, N, err, sizeof err) == 0);
+        double dt = now_s() - t0, rate = 4800 / 60.0, bucket = rate, used = 0, largest = 0, estimated = 0;
+        int ok = 0;
+        for (int k = 0; k < N; k++) {
+            ok += check_mixed_response(&reqs[k], &resps[k], 3 * k + 2);
+            double u = resps[k].prompt_tokens + resps[k].completion_tokens;
+            used += u;
+            largest = u > largest ? u : largest;
+            estimated += (double)strlen(reqs[k].context) / 4 + 256;
+        }
+        CHECK(ok == N);
+        double fastest = (used - largest) / rate, by_estimates = (estimated - 2 * bucket) / rate;
+        CHECK(fastest >= 1.5);              /* the limit holds the run back ... */
+        CHECK(dt >= fastest);
+        CHECK(dt <= 2 * (used + bucket) / rate + 1.0); /* ... by the usage, not the estimates */
+        CHECK(by_estimates > 60);
+        double t[N];
+        CHECK(arrival_times(&s, t, N) == N);
+        CHECK((t[N - 1] - t[0]) / 1000 >= fastest);
+        printf("tpm=4800: %d requests, %.0f tokens used (%.0f estimated): %.2f s (at least %.2f by "
+               "usage, %.0f by estimates alone)\n", N, used, estimated, dt, fastest, by_estimates);
+        b->vt->destroy(b);
+    }
+    free_batch(reqs, resps, N);
+    server_stop(&s);
+}
+
 int main(void)
 {
     fake_path = fake_server_path();
@@ -307,5 +472,9 @@ int main(void)
     check_refuses_echo("logprobs-bool", "Input should be a valid boolean");
     check_refuses_echo("no-echo-logprobs", "echo is not supported together with logprobs");
     test_truncated_and_reasoning();
+    check_retry_after("1.5", 0, 1400, 3000);
+    check_retry_after("2", 1, 900, 3500);
+    test_endpoints_set_aside_on_5xx_and_timeouts();
+    test_tpm_real_clock();
     return check_summary();
 }

@@ -139,10 +139,36 @@ static void test_set_aside_and_probe(void)
     /* the probe fails: aside for 2 s */
     endpoints_conn_failed(&s, 0, 11.2);
     CHECK_NEAR(s.items[0].aside_until, 13.2, 1e-9);
-    /* the next probe answers: healthy again */
+    /* the next probe gets a 503: still not serving, aside for 4 s */
     endpoints_started(&s, 0);
-    endpoints_answered(&s, 0, 500, 0.01, 13.3);
-    CHECK(s.items[0].aside_until == 0 && s.items[0].conn_failures == 0);
+    endpoints_answered(&s, 0, 503, 0.01, 13.3);
+    CHECK_NEAR(s.items[0].aside_until, 17.3, 1e-9);
+    CHECK(endpoints_pick(&s, 15.0, &wake) != 0);
+    /* the next probe is answered (a 400 is an answer: the server is up): healthy again */
+    CHECK(endpoints_pick(&s, 17.3, &wake) == 0);
+    endpoints_started(&s, 0);
+    endpoints_answered(&s, 0, 400, 0.01, 17.4);
+    CHECK(s.items[0].aside_until == 0 && s.items[0].fail_streak == 0);
+    /* 5xx answers in a row set a healthy endpoint aside like connection failures do; an
+       answer in between starts the count again */
+    endpoints_started(&s, 1);
+    endpoints_answered(&s, 1, 502, 0.01, 20.0);
+    endpoints_started(&s, 1);
+    endpoints_answered(&s, 1, 200, 0.01, 20.0);
+    for (int k = 0; k < ENDPOINT_ASIDE_AFTER - 1; k++) {
+        endpoints_started(&s, 1);
+        endpoints_answered(&s, 1, 500, 0.01, 20.0);
+    }
+    CHECK(s.items[1].aside_until == 0);
+    endpoints_started(&s, 1);
+    endpoints_answered(&s, 1, 504, 0.01, 20.0);
+    CHECK(s.items[1].aside_until == 21.0);
+    /* a 429 is not a failure of the endpoint (it pauses it instead) */
+    for (int k = 0; k < 5; k++) {
+        endpoints_started(&s, 2);
+        endpoints_answered(&s, 2, 429, 0.01, 20.0);
+    }
+    CHECK(s.items[2].aside_until == 0);
     /* with every endpoint aside they are all used as if healthy (the requests' own backoff
        paces the retries), so a lone dead server fails its requests as before */
     endpoint_set one;
