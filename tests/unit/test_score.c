@@ -4,6 +4,7 @@
  *   python3 -c "import math; x=[1,0,1,1,0,1,0,1,1,1]; mu=sum(x)/len(x);
  *     print((math.sqrt(sum([(v-mu)**2 for v in x])/(len(x)-1))/math.sqrt(len(x))).hex())"
  * and "x".lower() / "x".strip() for the text cases. */
+#include <math.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,6 +45,50 @@ static void test_multiple_choice(void)
     CHECK(metric_argmax(nan3, 3) == 1);
     metric_multiple_choice(NULL, NULL, 0, 0, &acc, &acc_norm);
     CHECK(acc == 0 && acc_norm == 0);
+}
+
+/* acc_bytes and acc_mutual_info (lm-eval's process_results: argmax(lls / byte_length) and
+ * argmax(lls - lls_unconditional)); "caf\u00e9" is 4 code points, 5 bytes. */
+static void test_mc_variants(void)
+{
+    const double lls[3] = {-4.6, -4.2, -5.5};
+    const char *ch[3] = {"caf\u00e9", "cafe", "xyz12"};
+    const int gold0 = 0, gold1 = 1;
+    /* raw: argmax 1; per char -1.15 -1.05 -1.1: 1; per byte -0.92 -1.05 -1.1: 0 */
+    mc_scores s;
+    metric_mc_scores(lls, NULL, ch, 3, &gold0, 1, &s);
+    CHECK(s.acc == 0 && s.acc_norm == 0 && s.acc_bytes == 1 && s.acc_mutual_info == 0);
+    metric_mc_scores(lls, NULL, ch, 3, &gold1, 1, &s);
+    CHECK(s.acc == 1 && s.acc_norm == 1 && s.acc_bytes == 0);
+    /* cond - uncond: -1.6 -3.2 -3.5 -> 0; with {-1, -3, -2}: -3.6 -1.2 -3.5 -> 1 */
+    const double un_a[3] = {-3.0, -1.0, -2.0}, un_b[3] = {-1.0, -3.0, -2.0};
+    metric_mc_scores(lls, un_a, ch, 3, &gold0, 1, &s);
+    CHECK(s.acc_mutual_info == 1);
+    metric_mc_scores(lls, un_b, ch, 3, &gold0, 1, &s);
+    CHECK(s.acc_mutual_info == 0);
+    metric_mc_scores(lls, un_b, ch, 3, &gold1, 1, &s);
+    CHECK(s.acc_mutual_info == 1);
+    /* NaN difference: numpy's argmax takes the first NaN */
+    const double un_nan[3] = {-3.0, NAN, -2.0};
+    metric_mc_scores(lls, un_nan, ch, 3, &gold1, 1, &s);
+    CHECK(s.acc_mutual_info == 1);
+    metric_mc_scores(NULL, NULL, NULL, 0, &gold0, 1, &s);
+    CHECK(s.acc == 0 && s.acc_bytes == 0 && s.acc_mutual_info == 0);
+}
+
+/* TruthfulQA MC2 (lm-eval truthfulqa/utils.py process_results_mc2), printed by CPython 3.11:
+ *   p = [math.exp(x) for x in lls]; d = sum(p[:k]) + sum(p[k:]); sum([x / d for x in p[:k]]).hex() */
+static void test_mc2(void)
+{
+    const double lls[4] = {-1.0, -2.0, -0.5, -3.0};
+    const int two[2] = {0, 1};
+    CHECK(metric_mc2(lls, 4, two, 2) == 0x1.bc6570dff402bp-2);
+    const double lls3[3] = {-0.25, -1.5, -0.75};
+    const int one = 0;
+    CHECK(metric_mc2(lls3, 3, &one, 1) == 0x1.0e770ff5e0ea3p-1);
+    /* exp underflow: 0 / 0 is NaN in lm-eval too */
+    const double tiny[2] = {-800.0, -900.0};
+    CHECK(isnan(metric_mc2(tiny, 2, &one, 1)));
 }
 
 static void test_aggregation(void)
@@ -153,6 +198,8 @@ static void test_text(void)
 int main(void)
 {
     test_multiple_choice();
+    test_mc_variants();
+    test_mc2();
     test_aggregation();
     test_bootstrap();
     test_text();
