@@ -143,7 +143,11 @@ function M.attach(owners, responses)
     s.responses[o.index] = r
     if not r or not r.ok then
       s.failed = true
-      s.error = s.error or (r and r.error) or "no response"
+      local msg = (r and r.error) or "no response"
+      if (s.n_uncond or 0) > 0 and o.index > #s.requests - s.n_uncond then
+        msg = "acc_mutual_info's unconditional request (empty context): " .. msg
+      end
+      s.error = s.error or msg
     end
   end
 end
