@@ -338,12 +338,13 @@ static void check_refs(lua_State *L, int arg, size_t n, em_refs *r)
 }
 
 /* 1 when pred matches any of refs[0..n), 0 if none, -1 on a regex resource error. */
-static int em_any(const char *pred, const char *const *refs, size_t n, const em_options *o)
+static int em_any(const char *pred, const char *const *refs, size_t n, const em_options *o,
+                  regex_scratch *sc)
 {
-    char *p = metric_em_normalize(pred, o);
+    char *p = metric_em_normalize_sc(pred, o, sc);
     int hit = p ? 0 : -1;
     for (size_t j = 0; p && j < n && hit == 0; j++) {
-        char *q = metric_em_normalize(refs[j], o);
+        char *q = metric_em_normalize_sc(refs[j], o, sc);
         hit = q ? strcmp(p, q) == 0 : -1;
         free(q);
     }
@@ -363,9 +364,15 @@ static int score_exact_match(lua_State *L)
     em_refs r;
     check_refs(L, 2, n, &r);
     int *res = scratch(L, n, sizeof *res);
-#pragma omp parallel for schedule(dynamic, 16)
-    for (size_t i = 0; i < n; i++)
-        res[i] = em_any(preds[i], r.refs + r.off[i], r.off[i + 1] - r.off[i], &o);
+#pragma omp parallel
+    {
+        regex_scratch *sc = regex_scratch_new(); /* NULL (out of memory): every sample fails */
+#pragma omp for schedule(dynamic, 64)
+        for (size_t i = 0; i < n; i++)
+            res[i] = sc || !o.n_ignore ? em_any(preds[i], r.refs + r.off[i],
+                                                r.off[i + 1] - r.off[i], &o, sc) : -1;
+        regex_scratch_free(sc);
+    }
     for (size_t i = 0; i < n; i++)
         if (res[i] < 0)
             return luaL_error(L, "score.exact_match: sample %d: a regex hit a PCRE2 resource limit",

@@ -236,24 +236,48 @@ static void delete_chars(char *s, const char *set)
     *w = '\0';
 }
 
-char *metric_em_normalize(const char *s, const em_options *o)
+/* Python str.lower() in place when s is ASCII (the common case); else a new string. */
+static char *lower_owned(char *s)
 {
-    char *cur = xstrdup(s);
-    if (!o) return cur;
+    for (char *p = s; *p; p++)
+        if ((unsigned char)*p >= 0x80) {
+            char *next = text_lower(s);
+            free(s);
+            return next;
+        }
+    for (char *p = s; *p; p++)
+        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
+    return s;
+}
+
+char *metric_em_normalize_sc(const char *s, const em_options *o, regex_scratch *sc)
+{
+    if (!o) return xstrdup(s);
+    size_t len = strlen(s);
+    char *cur = NULL; /* NULL while no regex has changed s */
     for (size_t i = 0; i < o->n_ignore; i++) {
-        char *next = regex_sub(o->ignore[i], cur, "");
-        free(cur);
-        if (!next) return NULL;
-        cur = next;
+        int status;
+        char *next = regex_sub_len(o->ignore[i], cur ? cur : s, &len, "", sc, &status);
+        if (status < 0) {
+            free(cur);
+            return NULL;
+        }
+        if (status) free(cur), cur = next;
     }
-    if (o->ignore_case) {
-        char *next = text_lower(cur);
-        free(cur);
-        cur = next;
-    }
+    if (!cur) cur = xstrndup(s, len);
+    if (o->ignore_case) cur = lower_owned(cur);
     if (o->ignore_punctuation) delete_chars(cur, "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~");
     if (o->ignore_numbers) delete_chars(cur, "0123456789");
     return cur;
+}
+
+char *metric_em_normalize(const char *s, const em_options *o)
+{
+    regex_scratch *sc = o && o->n_ignore ? regex_scratch_new() : NULL;
+    if (o && o->n_ignore && !sc) return NULL;
+    char *out = metric_em_normalize_sc(s, o, sc);
+    regex_scratch_free(sc);
+    return out;
 }
 
 int metric_exact_match(const char *pred, const char *ref, const em_options *o)

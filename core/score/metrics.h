@@ -45,6 +45,9 @@ typedef struct em_options {
 /* Apply exact_match's transforms to one string (o may be NULL: no transform).
  * Returns a malloc'd string the caller frees, or NULL when a regex hit a PCRE2 limit. */
 char *metric_em_normalize(const char *s, const em_options *o);
+/* metric_em_normalize reusing a thread's regex scratch (see regex_scratch_new; it may be
+ * NULL only when o has no regexes_to_ignore): what bulk exact match calls per string. */
+char *metric_em_normalize_sc(const char *s, const em_options *o, regex_scratch *sc);
 /* lm-eval's exact_match for one pair: 1 equal after the transforms, 0 not, -1 when a
  * regex hit a PCRE2 resource limit. */
 int metric_exact_match(const char *pred, const char *ref, const em_options *o);

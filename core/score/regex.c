@@ -264,6 +264,70 @@ char *regex_sub(const regex *re, const char *s, const char *repl)
     return buf_steal(&out);
 }
 
+struct regex_scratch {
+    pcre2_match_data *md; /* one ovector pair: sub needs only the whole match */
+};
+
+regex_scratch *regex_scratch_new(void)
+{
+    regex_scratch *sc = xmalloc(sizeof *sc);
+    sc->md = pcre2_match_data_create(1, NULL);
+    if (!sc->md) {
+        free(sc);
+        return NULL;
+    }
+    return sc;
+}
+
+void regex_scratch_free(regex_scratch *sc)
+{
+    if (!sc) return;
+    pcre2_match_data_free(sc->md);
+    free(sc);
+}
+
+/* One search of re in s[0..len) from pos with scan's rules: 1 found ([*start, *end)),
+ * 0 none, -1 PCRE2 error. An ovector too small for the groups still gives group 0. */
+static int match_once(const regex *re, const char *s, size_t len, size_t pos, uint32_t opts,
+                      pcre2_match_data *md, size_t *start, size_t *end)
+{
+    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, pos, opts, md, NULL);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, pos, opts | PCRE2_NO_JIT, md, NULL);
+    if (rc == PCRE2_ERROR_NOMATCH) return 0;
+    if (rc < 0) return -1;
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    *start = ov[0];
+    *end = ov[1] < ov[0] ? ov[0] : ov[1];
+    return 1;
+}
+
+char *regex_sub_len(const regex *re, const char *s, size_t *len, const char *repl,
+                    regex_scratch *sc, int *status)
+{
+    size_t pos = 0, last = 0, start, end, repl_len = strlen(repl);
+    uint32_t opts = 0;
+    buf out = {0};
+    int rc = 0;
+    *status = 0;
+    while (pos <= *len && (rc = match_once(re, s, *len, pos, opts, sc->md, &start, &end)) == 1) {
+        buf_append(&out, s + last, start - last);
+        buf_append(&out, repl, repl_len);
+        last = pos = end;
+        opts = start == end ? PCRE2_NOTEMPTY_ATSTART : 0;
+        *status = 1;
+    }
+    if (pos <= *len && rc < 0) {
+        buf_free(&out);
+        *status = -1;
+        return NULL;
+    }
+    if (!*status) return NULL;
+    buf_append(&out, s + last, *len - last);
+    *len = out.len;
+    return buf_steal(&out);
+}
+
 /* The chosen match of a findall result as lm-eval's RegexFilter sees it, or NULL. */
 static const char *filter_pick(const regex_matches *m, int group_select, int *all_empty)
 {

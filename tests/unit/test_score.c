@@ -8,6 +8,7 @@
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "score/metrics.h"
@@ -89,6 +90,59 @@ static void test_mc2(void)
     /* exp underflow: 0 / 0 is NaN in lm-eval too */
     const double tiny[2] = {-800.0, -900.0};
     CHECK(isnan(metric_mc2(tiny, 2, &one, 1)));
+}
+
+/* regex_sub_len (the scratch-reusing re.sub behind bulk exact_match) against CPython 3.11:
+ *   re.sub('x*', '-', 'abxd') == '-a-b--d-'; re.sub(',', '', '1,234,5') == '12345';
+ *   re.sub('(?s).*#### ', '', 'a\nb #### 12') == '12'; re.sub('', '-', 'ab') == '-a-b-';
+ *   re.sub('q', '', 'abc') == 'abc' (no match: status 0, nothing allocated) */
+static void check_sub(regex_scratch *sc, const char *pattern, const char *repl, const char *s,
+                      const char *want, int want_status)
+{
+    char err[256];
+    regex *re = regex_compile(pattern, err, sizeof err);
+    CHECK(re != NULL);
+    size_t len = strlen(s);
+    int status;
+    char *got = regex_sub_len(re, s, &len, repl, sc, &status);
+    CHECK(status == want_status);
+    const char *res = status ? got : s;
+    CHECK(strcmp(res, want) == 0 && len == strlen(want));
+    char *old = regex_sub(re, s, repl); /* the one-shot version agrees */
+    CHECK(strcmp(old, want) == 0);
+    free(old);
+    free(got);
+    regex_free(re);
+}
+
+static void test_sub_scratch(void)
+{
+    regex_scratch *sc = regex_scratch_new();
+    CHECK(sc != NULL);
+    check_sub(sc, "x*", "-", "abxd", "-a-b--d-", 1);
+    check_sub(sc, ",", "", "1,234,5", "12345", 1);
+    check_sub(sc, "(?s).*#### ", "", "a\nb #### 12", "12", 1);
+    check_sub(sc, "", "-", "ab", "-a-b-", 1);
+    check_sub(sc, "q", "", "abc", "abc", 0);
+    check_sub(sc, "(a)(b)(c)", "", "xabcx", "xx", 1); /* more groups than the scratch holds */
+    regex_scratch_free(sc);
+    regex_scratch_free(NULL);
+    /* exact_match's normalisation with and without a scratch (gsm8k's options) */
+    char err[256];
+    regex *ign[4] = {regex_compile(",", err, sizeof err), regex_compile("\\$", err, sizeof err),
+                     regex_compile("(?s).*#### ", err, sizeof err), regex_compile("\\.$", err, sizeof err)};
+    em_options o = {.ignore = ign, .n_ignore = 4, .ignore_case = 1};
+    sc = regex_scratch_new();
+    char *a = metric_em_normalize_sc("So $1,234.\n#### 1,234.", &o, sc);
+    char *b = metric_em_normalize("So $1,234.\n#### 1,234.", &o);
+    CHECK(strcmp(a, "1234") == 0 && strcmp(b, "1234") == 0);
+    free(a);
+    free(b);
+    a = metric_em_normalize_sc("\u00c9T\u00c9 Ab", &o, sc); /* non-ASCII lower-case */
+    CHECK(strcmp(a, "\u00e9t\u00e9 ab") == 0);
+    free(a);
+    regex_scratch_free(sc);
+    for (int i = 0; i < 4; i++) regex_free(ign[i]);
 }
 
 static void test_aggregation(void)
@@ -200,6 +254,7 @@ int main(void)
     test_multiple_choice();
     test_mc_variants();
     test_mc2();
+    test_sub_scratch();
     test_aggregation();
     test_bootstrap();
     test_text();
