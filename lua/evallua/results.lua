@@ -93,6 +93,12 @@ local function aggregate_group(g, out, sizes)
         if string.sub(k, 1, #spec.name + 1) == spec.name .. "," then keys[k] = true end
       end
     end
+    if next(keys) == nil then -- a typo in `aggregate`, or members that all failed it
+      local msg = string.format("group '%s': no member task reports metric '%s'", g.name, spec.name)
+      sys.stderr("warning: " .. msg .. "\n")
+      res.errors = res.errors or json.array()
+      res.errors[#res.errors + 1] = msg
+    end
     for key in pairs(keys) do
       local se_key = spec.name .. "_stderr," .. string.sub(key, #spec.name + 2)
       local sum, wsum, stderrs, ns, na = 0, 0, {}, {}, false

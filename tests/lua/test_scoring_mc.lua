@@ -173,5 +173,39 @@ do
   check.eq(scoring.aggregate(spec, { {}, {} }), nil, "no instructions at all")
 end
 
+-- ratio under Evalchemy-style repeats (repeats_mode "mean"): each repeat aggregated on its
+-- own, then averaged; a group naming a metric no member reports says so.
+do
+  sys.write_file(dir .. "/data/me/mc/default/test.jsonl",
+    '{"q": "a", "n": 2}\n{"q": "b", "n": 3}\n')
+  sys.write_file(dir .. "/rep.lua", [[
+return { name = "rep_ratio", dataset = { path = "me/mc", test_split = "test" }, doc_to_text = "{{q}}",
+  doc_to_target = "x", repeats = 2, repeats_mode = "mean",
+  metrics = { { "items", aggregation = "ratio", score = function(doc, response)
+    local out = {}
+    for i = 1, doc.n do out[i] = (response == "good") or (i == 1) end
+    return { items_ok = out }
+  end } } }
+]])
+  local t = registry.load_file(dir .. "/rep.lua", { dir })[1]
+  local b = runner.build_task(t, cfg, {})
+  local _, owners = runner.collect({ b })
+  local resps = {}
+  -- repeat 1: doc a good, doc b bad -> (2 + 1) / 5; repeat 2: both good -> 5 / 5
+  for k, o in ipairs(owners) do
+    resps[k] = { ok = true, text = (o.index == 2 or o.sample.doc_id == 0) and "good" or "bad" }
+  end
+  runner.attach(owners, resps)
+  runner.score_task(b, cfg)
+  local m = b.scores[1].metrics[1]
+  check.eq(m.spec.name, "items_ok")
+  check.near(m.value, (3 / 5 + 1) / 2, 1e-12, "ratio per repeat, then the mean")
+  check.eq(#b.metric_errors, 0)
+  local g = { name = "g", members = { { name = "rep_ratio" } }, version = 1,
+    aggregate_specs = { { name = "items_okk", weight_by_size = true } } }
+  local res = results.build({ b }, { config = {}, start_time = 0, wall_seconds = 0, groups = { g } })
+  check.eq(res.results.g.errors, { "group 'g': no member task reports metric 'items_okk'" })
+end
+
 os.execute("rm -rf '" .. dir .. "'")
 return check.summary()
