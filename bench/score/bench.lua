@@ -75,6 +75,7 @@ for name in string.gmatch(arg[2] or "em,squad,bootstrap,pass1", "[^,]+") do
   local fn = runs[name] or error("unknown benchmark '" .. name .. "' (em, squad, bootstrap, pass1)", 0)
   out[name] = fn()
   out[name].threads = threads
+  collectgarbage("collect") -- drop this computation's inputs before the next (as Python's do)
   io.stderr:write(string.format("evallua %s (%s threads): %.3f s\n", name, tostring(threads or "default"), out[name].seconds))
 end
 print(json.encode(out))

@@ -26,15 +26,20 @@ if [ ! -s "$DIR/programs.jsonl" ]; then
   echo "generating inputs in $DIR ..."
   python3 "$HERE/ref_lmeval.py" gen "$DIR" --humaneval "$HUMANEVAL"
 fi
-PY_ONLY=$ONLY
-[[ ",$ONLY," == *",pass1,"* ]] && PY_ONLY="$ONLY,pass1_pool"
 OUT=$(mktemp -d "${TMPDIR:-/tmp}/evallua_bench_out.XXXXXX")
 trap 'rm -rf "$OUT"' EXIT
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-OMP_NUM_THREADS=1 "$EVALLUA" exec "$HERE/bench.lua" "$DIR" "$ONLY" >"$OUT/ev1.json"
-OMP_NUM_THREADS=2 "$EVALLUA" exec "$HERE/bench.lua" "$DIR" "$ONLY" >"$OUT/ev2.json"
-python3 "$HERE/ref_lmeval.py" run "$DIR" --only "$PY_ONLY" --boot-chunks "${BOOT_CHUNKS:-4}" >"$OUT/py.json"
+# each computation in a fresh process on both sides: the sandbox forks the evallua process
+# per program, which costs more the more memory it holds (docs/performance.md#scoring)
+mkdir -p "$OUT/py" "$OUT/ev1" "$OUT/ev2"
+for name in ${ONLY//,/ }; do
+  OMP_NUM_THREADS=1 "$EVALLUA" exec "$HERE/bench.lua" "$DIR" "$name" >"$OUT/ev1/$name.json"
+  OMP_NUM_THREADS=2 "$EVALLUA" exec "$HERE/bench.lua" "$DIR" "$name" >"$OUT/ev2/$name.json"
+  py_names=$name
+  [ "$name" = pass1 ] && py_names=pass1,pass1_pool
+  python3 "$HERE/ref_lmeval.py" run "$DIR" --only "$py_names" --boot-chunks "${BOOT_CHUNKS:-4}" >"$OUT/py/$name.json"
+done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 echo
 echo "$(nproc) CPUs; load average (1, 5, 15 min) before: $load_before, after: $load_after"
-"$EVALLUA" exec "$HERE/table.lua" "$OUT/py.json" "$OUT/ev1.json" "$OUT/ev2.json"
+"$EVALLUA" exec "$HERE/table.lua" "$OUT/py" "$OUT/ev1" "$OUT/ev2"

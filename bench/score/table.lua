@@ -1,9 +1,25 @@
--- bench/score/table.lua PY.json EV1.json EV2.json — the table run.sh prints: seconds of the
--- Python (lm-eval's way) side and of evallua on 1 and 2 threads, the speed-ups, how
--- evallua scales from 1 to 2 threads, and whether the two sides computed the same value.
+-- bench/score/table.lua PY EV1 EV2 — the table run.sh prints: seconds of the Python
+-- (lm-eval's way) side and of evallua on 1 and 2 threads, the speed-ups, how evallua
+-- scales from 1 to 2 threads, and whether the two sides computed the same value. Each
+-- argument is a JSON file, or a folder of <computation>.json files (merged).
 local json = require "evallua.json"
 
-local py, ev1, ev2 = json.read_file(arg[1]), json.read_file(arg[2]), json.read_file(arg[3])
+local function load(path)
+  local f = io.open(path .. "/.", "r")
+  if not f then return json.read_file(path) end
+  f:close()
+  local out = {}
+  for _, name in ipairs { "em", "squad", "bootstrap", "pass1" } do
+    local g = io.open(path .. "/" .. name .. ".json", "r")
+    if g then
+      g:close()
+      for k, v in pairs(json.read_file(path .. "/" .. name .. ".json")) do out[k] = v end
+    end
+  end
+  return out
+end
+
+local py, ev1, ev2 = load(arg[1]), load(arg[2]), load(arg[3])
 
 local ROWS = {
   { key = "em", what = "regex filter + exact_match", size = "1M responses", target = 50,
