@@ -394,8 +394,13 @@ static int score_filter_regex(lua_State *L)
     /* lm-eval treats a response that is not a string as '' */
     const char **resp = table_strings(L, 1, n, "score.filter_regex: responses", 1);
     char **out = scratch(L, n, sizeof *out);
-#pragma omp parallel for schedule(dynamic, 16)
-    for (size_t i = 0; i < n; i++) out[i] = regex_filter(re, resp[i], group, fallback);
+#pragma omp parallel
+    {
+        regex_scratch *sc = regex_scratch_new(); /* NULL: regex_filter_sc does without */
+#pragma omp for schedule(dynamic, 64)
+        for (size_t i = 0; i < n; i++) out[i] = regex_filter_sc(re, resp[i], group, fallback, sc);
+        regex_scratch_free(sc);
+    }
     size_t bad = n;
     for (size_t i = 0; i < n; i++)
         if (!out[i] && bad == n) bad = i;

@@ -70,4 +70,10 @@ char *regex_sub_len(const regex *re, const char *s, size_t *len, const char *rep
  * Returns a malloc'd string the caller frees, or NULL when PCRE2 hits a resource limit. */
 char *regex_filter(const regex *re, const char *response, int group_select, const char *fallback);
 
+/* regex_filter reusing a thread's scratch (no copies of the matches it does not pick);
+ * the same result. Falls back to regex_filter when sc is NULL or the pattern has more than
+ * 31 groups. */
+char *regex_filter_sc(const regex *re, const char *response, int group_select,
+                      const char *fallback, regex_scratch *sc);
+
 #endif

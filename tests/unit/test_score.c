@@ -145,6 +145,49 @@ static void test_sub_scratch(void)
     for (int i = 0; i < 4; i++) regex_free(ign[i]);
 }
 
+/* regex_filter_sc (bulk filter_regex) gives regex_filter's result — lm-eval's RegexFilter —
+ * for plain, one-group and tuple patterns, negative group_select, no match, out-of-range
+ * selections, all-empty tuples and empty matches; the same scratch serves them in turn. */
+static void test_filter_scratch(void)
+{
+    static const struct {
+        const char *pattern, *text;
+        int group;
+    } cases[] = {
+        {"#### (\\-?[0-9\\.\\,]+)", "so 3\n#### 1,234.", 0},
+        {"#### (\\-?[0-9\\.\\,]+)", "no answer here", 0},
+        {"(-?[$0-9.,]{2,})|(-?[0-9]+)", "a 7 then $12.5 then 9", -1},
+        {"(-?[$0-9.,]{2,})|(-?[0-9]+)", "a 7 then $12.5 then 9", 0},
+        {"(-?[$0-9.,]{2,})|(-?[0-9]+)", "a 7 then $12.5 then 9", 5},
+        {"(a?)(b?)", "xyz", 0},          /* every group empty: the stripped fallback */
+        {"x*", "abxd", -1},              /* empty matches */
+        {"[A-D]", " answer: (C) \u00a0", 0},
+        {"\\s*(\\w+)\\s*", "  word  ", 0},
+    };
+    regex_scratch *sc = regex_scratch_new();
+    char err[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        regex *re = regex_compile(cases[i].pattern, err, sizeof err);
+        CHECK(re != NULL);
+        char *want = regex_filter(re, cases[i].text, cases[i].group, " [invalid] ");
+        char *got = regex_filter_sc(re, cases[i].text, cases[i].group, " [invalid] ", sc);
+        CHECK(want && got && strcmp(want, got) == 0);
+        free(want);
+        free(got);
+        regex_free(re);
+    }
+    /* lm-eval's values for two of them: '1,234.' and the last tuple match's group, '9' */
+    regex *re = regex_compile("(-?[$0-9.,]{2,})|(-?[0-9]+)", err, sizeof err);
+    char *got = regex_filter_sc(re, "a 7 then $12.5 then 9", -1, "[invalid]", sc);
+    CHECK(strcmp(got, "9") == 0);
+    free(got);
+    got = regex_filter_sc(re, "a 7 then $12.5 then 9", 1, "[invalid]", sc);
+    CHECK(strcmp(got, "$12.5") == 0);
+    free(got);
+    regex_free(re);
+    regex_scratch_free(sc);
+}
+
 static void test_aggregation(void)
 {
     const double x[10] = {1, 0, 1, 1, 0, 1, 0, 1, 1, 1};
@@ -255,6 +298,7 @@ int main(void)
     test_mc_variants();
     test_mc2();
     test_sub_scratch();
+    test_filter_scratch();
     test_aggregation();
     test_bootstrap();
     test_text();
