@@ -5,16 +5,13 @@
 -- sequence, and each instruction checked strictly and loosely by evallua.ifeval (C; see
 -- core/score/ifeval.h for the checks and where they differ from lm-eval's Python).
 --
--- Metrics, as lm-eval's utils.process_results:
+-- Metrics, as lm-eval's utils.process_results and agg_inst_level_acc:
 --   prompt_level_strict_acc, prompt_level_loose_acc   every instruction of the prompt followed
---                                                     (mean over prompts)
---   inst_level_strict_acc, inst_level_loose_acc       lm-eval: followed instructions / all
---                                                     instructions, pooled over the prompts
--- The engine's aggregations are per-sample means (or sums), which cannot pool a ratio, so
--- the instruction-level numbers are reported as their parts, summed over the prompts:
---   inst_level_strict_followed, inst_level_loose_followed, inst_level_total
--- inst_level_*_acc = inst_level_*_followed / inst_level_total. (Once the engine has a
--- "ratio" aggregation, the second metric below becomes the two lm-eval keys.)
+--                                                     (mean over prompts, with its stderr)
+--   inst_level_strict_acc, inst_level_loose_acc       per prompt the list of verdicts, one per
+--                                                     instruction; aggregated by "ratio":
+--                                                     followed / all instructions, pooled over
+--                                                     the prompts (no stderr: "N/A", as lm-eval)
 
 -- The strict and loose verdicts for one answered prompt. evallua.ifeval is required here,
 -- not at load time, so that listing tasks never depends on it.
@@ -42,8 +39,7 @@ return {
   doc_to_target = 0,
   generation_kwargs = { ["until"] = {}, do_sample = false, temperature = 0.0, max_gen_toks = 1280 },
   metrics = {
-    { "ifeval_prompt_level", reports = { "prompt_level_strict_acc", "prompt_level_loose_acc" },
-      aggregation = "mean", higher_is_better = true,
+    { "ifeval_prompt_level", aggregation = "mean", higher_is_better = true,
       score = function(doc, response)
         local v, n = verdicts(doc, response), #doc.instruction_id_list
         return {
@@ -51,16 +47,10 @@ return {
           prompt_level_loose_acc = count(v.loose) == n and 1 or 0,
         }
       end },
-    { "ifeval_inst_level",
-      reports = { "inst_level_strict_followed", "inst_level_loose_followed", "inst_level_total" },
-      aggregation = "sum", higher_is_better = true,
+    { "ifeval_inst_level", aggregation = "ratio", higher_is_better = true,
       score = function(doc, response)
         local v = verdicts(doc, response)
-        return {
-          inst_level_strict_followed = count(v.strict),
-          inst_level_loose_followed = count(v.loose),
-          inst_level_total = #doc.instruction_id_list,
-        }
+        return { inst_level_strict_acc = v.strict, inst_level_loose_acc = v.loose }
       end },
   },
 }

@@ -338,12 +338,13 @@ static void check_refs(lua_State *L, int arg, size_t n, em_refs *r)
 }
 
 /* 1 when pred matches any of refs[0..n), 0 if none, -1 on a regex resource error. */
-static int em_any(const char *pred, const char *const *refs, size_t n, const em_options *o)
+static int em_any(const char *pred, const char *const *refs, size_t n, const em_options *o,
+                  regex_scratch *sc)
 {
-    char *p = metric_em_normalize(pred, o);
+    char *p = metric_em_normalize_sc(pred, o, sc);
     int hit = p ? 0 : -1;
     for (size_t j = 0; p && j < n && hit == 0; j++) {
-        char *q = metric_em_normalize(refs[j], o);
+        char *q = metric_em_normalize_sc(refs[j], o, sc);
         hit = q ? strcmp(p, q) == 0 : -1;
         free(q);
     }
@@ -363,9 +364,15 @@ static int score_exact_match(lua_State *L)
     em_refs r;
     check_refs(L, 2, n, &r);
     int *res = scratch(L, n, sizeof *res);
-#pragma omp parallel for schedule(dynamic, 16)
-    for (size_t i = 0; i < n; i++)
-        res[i] = em_any(preds[i], r.refs + r.off[i], r.off[i + 1] - r.off[i], &o);
+#pragma omp parallel
+    {
+        regex_scratch *sc = regex_scratch_new(); /* NULL (out of memory): every sample fails */
+#pragma omp for schedule(dynamic, 64)
+        for (size_t i = 0; i < n; i++)
+            res[i] = sc || !o.n_ignore ? em_any(preds[i], r.refs + r.off[i],
+                                                r.off[i + 1] - r.off[i], &o, sc) : -1;
+        regex_scratch_free(sc);
+    }
     for (size_t i = 0; i < n; i++)
         if (res[i] < 0)
             return luaL_error(L, "score.exact_match: sample %d: a regex hit a PCRE2 resource limit",
@@ -387,8 +394,13 @@ static int score_filter_regex(lua_State *L)
     /* lm-eval treats a response that is not a string as '' */
     const char **resp = table_strings(L, 1, n, "score.filter_regex: responses", 1);
     char **out = scratch(L, n, sizeof *out);
-#pragma omp parallel for schedule(dynamic, 16)
-    for (size_t i = 0; i < n; i++) out[i] = regex_filter(re, resp[i], group, fallback);
+#pragma omp parallel
+    {
+        regex_scratch *sc = regex_scratch_new(); /* NULL: regex_filter_sc does without */
+#pragma omp for schedule(dynamic, 64)
+        for (size_t i = 0; i < n; i++) out[i] = regex_filter_sc(re, resp[i], group, fallback, sc);
+        regex_scratch_free(sc);
+    }
     size_t bad = n;
     for (size_t i = 0; i < n; i++)
         if (!out[i] && bad == n) bad = i;
@@ -423,37 +435,89 @@ static int *check_golds(lua_State *L, int golds_arg, size_t i, size_t *n_gold)
     return g;
 }
 
-/* One multiple-choice sample i: lls[i], choices[i], golds[i]. */
-static void mc_sample(lua_State *L, size_t i, int *acc, int *acc_norm)
+/* lls[i] (or lls_uncond[i]) of the table at arg as doubles, named for errors. */
+static double *sample_lls(lua_State *L, int arg, size_t i, const char *what, size_t *n)
 {
-    int top = lua_gettop(L);
-    lua_geti(L, 1, (lua_Integer)i + 1);
+    if (lua_geti(L, arg, (lua_Integer)i + 1) != LUA_TTABLE)
+        luaL_error(L, "score.multiple_choice: %s[%d] must be an array of numbers", what, (int)i + 1);
+    const char *name = lua_pushfstring(L, "score.multiple_choice: %s[%d]", what, (int)i + 1);
+    return table_numbers(L, lua_gettop(L) - 1, n, name);
+}
+
+/* One multiple-choice sample i: lls[i], choices[i], golds[i] (and lls_uncond[i] when the
+ * 4th argument is given). */
+static void mc_sample(lua_State *L, size_t i, mc_scores *out)
+{
+    int top = lua_gettop(L), has_uncond = !lua_isnoneornil(L, 4);
+    size_t n_ll, n_un = 0, n_gold;
+    double *ll = sample_lls(L, 1, i, "lls", &n_ll);
+    double *un = has_uncond ? sample_lls(L, 4, i, "lls_uncond", &n_un) : NULL;
     lua_geti(L, 2, (lua_Integer)i + 1);
-    const char *ll_name = lua_pushfstring(L, "score.multiple_choice: lls[%d]", (int)i + 1);
     const char *ch_name = lua_pushfstring(L, "score.multiple_choice: choices[%d]", (int)i + 1);
-    size_t n_ll, n_gold;
-    double *ll = table_numbers(L, top + 1, &n_ll, ll_name);
-    size_t n_ch = check_array(L, top + 2);
-    if (n_ch != n_ll)
-        luaL_error(L, "score.multiple_choice: sample %d: %d lls but %d choices", (int)i + 1,
-                   (int)n_ll, (int)n_ch);
-    const char **ch = table_strings(L, top + 2, n_ch, ch_name, 0);
+    int ch_arg = lua_gettop(L) - 1;
+    size_t n_ch = check_array(L, ch_arg);
+    if (n_ch != n_ll || (has_uncond && n_un != n_ll))
+        luaL_error(L, "score.multiple_choice: sample %d: %d lls, %d choices, %d unconditional lls",
+                   (int)i + 1, (int)n_ll, (int)n_ch, (int)n_un);
+    const char **ch = table_strings(L, ch_arg, n_ch, ch_name, 0);
     int *g = check_golds(L, 3, i, &n_gold);
-    metric_multiple_choice_multi(ll, ch, n_ll, g, n_gold, acc, acc_norm);
+    metric_mc_scores(ll, un, ch, n_ll, g, n_gold, out);
     lua_settop(L, top);
 }
 
-/* score.multiple_choice(lls, choices, golds) -> acc array, acc_norm array (golds 0-based) */
+/* score.multiple_choice(lls, choices, golds [, lls_uncond]) -> acc, acc_norm, acc_bytes
+ * arrays, and acc_mutual_info when lls_uncond (the choices' unconditional lls) is given.
+ * golds are 0-based indices or arrays of them. */
 static int score_multiple_choice(lua_State *L)
 {
     size_t n = check_array(L, 1);
     if (check_array(L, 2) != n || check_array(L, 3) != n)
         return luaL_error(L, "score.multiple_choice: lls, choices and golds differ in length");
-    int *acc = scratch(L, n, sizeof *acc), *acc_norm = scratch(L, n, sizeof *acc_norm);
-    for (size_t i = 0; i < n; i++) mc_sample(L, i, &acc[i], &acc_norm[i]);
-    push_int_array(L, acc, n);
-    push_int_array(L, acc_norm, n);
-    return 2;
+    int has_uncond = !lua_isnoneornil(L, 4);
+    if (has_uncond && check_array(L, 4) != n)
+        return luaL_error(L, "score.multiple_choice: lls_uncond and lls differ in length");
+    lua_settop(L, 4);
+    mc_scores *s = scratch(L, n, sizeof *s);
+    int *col = scratch(L, n, sizeof *col);
+    for (size_t i = 0; i < n; i++) mc_sample(L, i, &s[i]);
+    for (size_t i = 0; i < n; i++) col[i] = s[i].acc;
+    push_int_array(L, col, n);
+    for (size_t i = 0; i < n; i++) col[i] = s[i].acc_norm;
+    push_int_array(L, col, n);
+    for (size_t i = 0; i < n; i++) col[i] = s[i].acc_bytes;
+    push_int_array(L, col, n);
+    if (!has_uncond) return 3;
+    for (size_t i = 0; i < n; i++) col[i] = s[i].acc_mutual_info;
+    push_int_array(L, col, n);
+    return 4;
+}
+
+/* score.mc2(lls, golds) -> array: TruthfulQA MC2, the probability mass of the gold
+ * (true) choices per sample (golds 0-based; see metric_mc2). */
+static int score_mc2(lua_State *L)
+{
+    size_t n = check_array(L, 1);
+    if (check_array(L, 2) != n) return luaL_error(L, "score.mc2: lls and golds differ in length");
+    lua_settop(L, 2);
+    double *out = scratch(L, n, sizeof *out);
+    for (size_t i = 0; i < n; i++) {
+        int top = lua_gettop(L);
+        size_t n_ll, n_gold;
+        double *ll = sample_lls(L, 1, i, "lls", &n_ll);
+        int *g = check_golds(L, 2, i, &n_gold);
+        for (size_t k = 0; k < n_gold; k++)
+            if (g[k] < 0 || (size_t)g[k] >= n_ll)
+                luaL_error(L, "score.mc2: sample %d: gold %d is not a choice index (0..%d)",
+                           (int)i + 1, g[k], (int)n_ll - 1);
+        out[i] = metric_mc2(ll, n_ll, g, n_gold);
+        lua_settop(L, top);
+    }
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushnumber(L, out[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
 }
 
 /* score.mean(values) -> mean, stderr (nil when fewer than 2 values) */
@@ -616,6 +680,7 @@ static const luaL_Reg score_funcs[] = {
     {"exact_match", score_exact_match},
     {"filter_regex", score_filter_regex},
     {"multiple_choice", score_multiple_choice},
+    {"mc2", score_mc2},
     {"mean", score_mean},
     {"perplexity", score_perplexity},
     {"bootstrap_stderr", score_bootstrap_stderr},

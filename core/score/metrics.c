@@ -236,24 +236,48 @@ static void delete_chars(char *s, const char *set)
     *w = '\0';
 }
 
-char *metric_em_normalize(const char *s, const em_options *o)
+/* Python str.lower() in place when s is ASCII (the common case); else a new string. */
+static char *lower_owned(char *s)
 {
-    char *cur = xstrdup(s);
-    if (!o) return cur;
+    for (char *p = s; *p; p++)
+        if ((unsigned char)*p >= 0x80) {
+            char *next = text_lower(s);
+            free(s);
+            return next;
+        }
+    for (char *p = s; *p; p++)
+        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
+    return s;
+}
+
+char *metric_em_normalize_sc(const char *s, const em_options *o, regex_scratch *sc)
+{
+    if (!o) return xstrdup(s);
+    size_t len = strlen(s);
+    char *cur = NULL; /* NULL while no regex has changed s */
     for (size_t i = 0; i < o->n_ignore; i++) {
-        char *next = regex_sub(o->ignore[i], cur, "");
-        free(cur);
-        if (!next) return NULL;
-        cur = next;
+        int status;
+        char *next = regex_sub_len(o->ignore[i], cur ? cur : s, &len, "", sc, &status);
+        if (status < 0) {
+            free(cur);
+            return NULL;
+        }
+        if (status) free(cur), cur = next;
     }
-    if (o->ignore_case) {
-        char *next = text_lower(cur);
-        free(cur);
-        cur = next;
-    }
+    if (!cur) cur = xstrndup(s, len);
+    if (o->ignore_case) cur = lower_owned(cur);
     if (o->ignore_punctuation) delete_chars(cur, "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~");
     if (o->ignore_numbers) delete_chars(cur, "0123456789");
     return cur;
+}
+
+char *metric_em_normalize(const char *s, const em_options *o)
+{
+    regex_scratch *sc = o && o->n_ignore ? regex_scratch_new() : NULL;
+    if (o && o->n_ignore && !sc) return NULL;
+    char *out = metric_em_normalize_sc(s, o, sc);
+    regex_scratch_free(sc);
+    return out;
 }
 
 int metric_exact_match(const char *pred, const char *ref, const em_options *o)
@@ -268,27 +292,31 @@ int metric_exact_match(const char *pred, const char *ref, const em_options *o)
 
 /* --- multiple choice ---------------------------------------------------------------------- */
 
-/* x[i], or x[i] / len(choices[i]) (length 0 counts as 1) when choices is given. */
-static double mc_value(const double *x, const char *const *choices, size_t i)
+/* How a choice's log-likelihood is scored before the argmax (lm-eval's process_results). */
+typedef enum mc_mode { MC_RAW, MC_CHARS, MC_BYTES } mc_mode;
+
+/* x[i], or x[i] divided by the choice's length in code points (MC_CHARS) or UTF-8 bytes
+ * (MC_BYTES); a length of 0 counts as 1. */
+static double mc_value(const double *x, const char *const *choices, mc_mode mode, size_t i)
 {
-    if (!choices) return x[i];
-    size_t len = utf8_len(choices[i]);
+    if (mode == MC_RAW) return x[i];
+    size_t len = mode == MC_CHARS ? utf8_len(choices[i]) : strlen(choices[i]);
     return x[i] / (double)(len ? len : 1);
 }
 
-static size_t mc_argmax(const double *x, const char *const *choices, size_t n)
+static size_t mc_argmax(const double *x, const char *const *choices, mc_mode mode, size_t n)
 {
     size_t best = 0;
     double best_v = -INFINITY;
     for (size_t i = 0; i < n; i++) {
-        double v = mc_value(x, choices, i);
+        double v = mc_value(x, choices, mode, i);
         if (isnan(v)) return i; /* numpy: the first NaN is the maximum */
         if (v > best_v || i == 0) best = i, best_v = v;
     }
     return best;
 }
 
-size_t metric_argmax(const double *x, size_t n) { return mc_argmax(x, NULL, n); }
+size_t metric_argmax(const double *x, size_t n) { return mc_argmax(x, NULL, MC_RAW, n); }
 
 void metric_multiple_choice(const double *lls, const char *const *choices, size_t n, int gold,
                             int *acc, int *acc_norm)
@@ -306,10 +334,51 @@ static int in_golds(size_t idx, const int *golds, size_t n_gold)
 void metric_multiple_choice_multi(const double *lls, const char *const *choices, size_t n,
                                   const int *golds, size_t n_gold, int *acc, int *acc_norm)
 {
-    *acc = *acc_norm = 0;
+    mc_scores s;
+    metric_mc_scores(lls, NULL, choices, n, golds, n_gold, &s);
+    *acc = s.acc, *acc_norm = s.acc_norm;
+}
+
+/* argmax(ll_cond - ll_uncond), numpy semantics (the first NaN wins). */
+static size_t mc_argmax_mutual_info(const double *lls, const double *uncond, size_t n)
+{
+    size_t best = 0;
+    double best_v = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        double v = lls[i] - uncond[i];
+        if (isnan(v)) return i;
+        if (v > best_v || i == 0) best = i, best_v = v;
+    }
+    return best;
+}
+
+void metric_mc_scores(const double *lls, const double *lls_uncond, const char *const *choices,
+                      size_t n, const int *golds, size_t n_gold, mc_scores *out)
+{
+    memset(out, 0, sizeof *out);
     if (n == 0) return;
-    *acc = in_golds(mc_argmax(lls, NULL, n), golds, n_gold);
-    *acc_norm = in_golds(mc_argmax(lls, choices, n), golds, n_gold);
+    out->acc = in_golds(mc_argmax(lls, NULL, MC_RAW, n), golds, n_gold);
+    out->acc_norm = in_golds(mc_argmax(lls, choices, MC_CHARS, n), golds, n_gold);
+    out->acc_bytes = in_golds(mc_argmax(lls, choices, MC_BYTES, n), golds, n_gold);
+    if (lls_uncond)
+        out->acc_mutual_info = in_golds(mc_argmax_mutual_info(lls, lls_uncond, n), golds, n_gold);
+}
+
+/* lm-eval's truthfulqa process_results_mc2, in its order of float operations:
+ * p = exp(ll); denom = sum(p_true) + sum(p_false) (Python's sum: left to right from 0);
+ * score = sum(p_true / denom). True choices are golds in their order, false ones the
+ * other indices in ascending order (lm-eval: lls[:split] and lls[split:]). */
+double metric_mc2(const double *lls, size_t n, const int *golds, size_t n_gold)
+{
+    double sum_true = 0.0, sum_false = 0.0;
+    for (size_t g = 0; g < n_gold; g++)
+        if (golds[g] >= 0 && (size_t)golds[g] < n) sum_true += exp(lls[golds[g]]);
+    for (size_t i = 0; i < n; i++)
+        if (!in_golds(i, golds, n_gold)) sum_false += exp(lls[i]);
+    double denom = sum_true + sum_false, score = 0.0;
+    for (size_t g = 0; g < n_gold; g++)
+        if (golds[g] >= 0 && (size_t)golds[g] < n) score += exp(lls[golds[g]]) / denom;
+    return score;
 }
 
 /* --- aggregation ------------------------------------------------------------------------ */

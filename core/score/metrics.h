@@ -45,6 +45,9 @@ typedef struct em_options {
 /* Apply exact_match's transforms to one string (o may be NULL: no transform).
  * Returns a malloc'd string the caller frees, or NULL when a regex hit a PCRE2 limit. */
 char *metric_em_normalize(const char *s, const em_options *o);
+/* metric_em_normalize reusing a thread's regex scratch (see regex_scratch_new; it may be
+ * NULL only when o has no regexes_to_ignore): what bulk exact match calls per string. */
+char *metric_em_normalize_sc(const char *s, const em_options *o, regex_scratch *sc);
 /* lm-eval's exact_match for one pair: 1 equal after the transforms, 0 not, -1 when a
  * regex hit a PCRE2 resource limit. */
 int metric_exact_match(const char *pred, const char *ref, const em_options *o);
@@ -61,6 +64,21 @@ void metric_multiple_choice(const double *lls, const char *const *choices, size_
 /* The same with several gold indices: 1 when the argmax is any of golds[0..n_gold). */
 void metric_multiple_choice_multi(const double *lls, const char *const *choices, size_t n,
                                   const int *golds, size_t n_gold, int *acc, int *acc_norm);
+
+/* One sample's multiple-choice metrics (lm-eval's ConfigurableTask.process_results), each
+ * 1 when its argmax is one of golds: acc over lls, acc_norm over lls / code points,
+ * acc_bytes over lls / UTF-8 bytes of the choice (a length of 0 counts as 1), and
+ * acc_mutual_info over lls - lls_uncond (0 when lls_uncond is NULL). */
+typedef struct mc_scores {
+    int acc, acc_norm, acc_bytes, acc_mutual_info;
+} mc_scores;
+void metric_mc_scores(const double *lls, const double *lls_uncond, const char *const *choices,
+                      size_t n, const int *golds, size_t n_gold, mc_scores *out);
+/* TruthfulQA MC2 (lm-eval's truthfulqa utils.process_results_mc2): the probability mass
+ * of the true choices golds[0..n_gold) among all n, Σexp(ll_true) / (Σexp(ll_true) +
+ * Σexp(ll_false)), with lm-eval's order of float operations. Indices out of range are
+ * ignored. */
+double metric_mc2(const double *lls, size_t n, const int *golds, size_t n_gold);
 
 /* --- aggregation ---------------------------------------------------------------------- */
 

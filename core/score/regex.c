@@ -3,6 +3,7 @@
 #include "score/regex.h"
 
 #include <pcre2.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,6 +265,75 @@ char *regex_sub(const regex *re, const char *s, const char *repl)
     return buf_steal(&out);
 }
 
+#define SCRATCH_PAIRS 32 /* the whole match and up to 31 groups */
+
+struct regex_scratch {
+    pcre2_match_data *md; /* SCRATCH_PAIRS ovector pairs */
+    size_t *spans;        /* regex_filter_sc: (start, end) per group per match */
+    size_t cap;           /* size_t entries in spans */
+};
+
+regex_scratch *regex_scratch_new(void)
+{
+    regex_scratch *sc = xcalloc(1, sizeof *sc);
+    sc->md = pcre2_match_data_create(SCRATCH_PAIRS, NULL);
+    if (!sc->md) {
+        free(sc);
+        return NULL;
+    }
+    return sc;
+}
+
+void regex_scratch_free(regex_scratch *sc)
+{
+    if (!sc) return;
+    pcre2_match_data_free(sc->md);
+    free(sc->spans);
+    free(sc);
+}
+
+/* One search of re in s[0..len) from pos with scan's rules: 1 found ([*start, *end)),
+ * 0 none, -1 PCRE2 error. An ovector too small for the groups still gives group 0. */
+static int match_once(const regex *re, const char *s, size_t len, size_t pos, uint32_t opts,
+                      pcre2_match_data *md, size_t *start, size_t *end)
+{
+    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, pos, opts, md, NULL);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, pos, opts | PCRE2_NO_JIT, md, NULL);
+    if (rc == PCRE2_ERROR_NOMATCH) return 0;
+    if (rc < 0) return -1;
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    *start = ov[0];
+    *end = ov[1] < ov[0] ? ov[0] : ov[1];
+    return 1;
+}
+
+char *regex_sub_len(const regex *re, const char *s, size_t *len, const char *repl,
+                    regex_scratch *sc, int *status)
+{
+    size_t pos = 0, last = 0, start, end, repl_len = strlen(repl);
+    uint32_t opts = 0;
+    buf out = {0};
+    int rc = 0;
+    *status = 0;
+    while (pos <= *len && (rc = match_once(re, s, *len, pos, opts, sc->md, &start, &end)) == 1) {
+        buf_append(&out, s + last, start - last);
+        buf_append(&out, repl, repl_len);
+        last = pos = end;
+        opts = start == end ? PCRE2_NOTEMPTY_ATSTART : 0;
+        *status = 1;
+    }
+    if (pos <= *len && rc < 0) {
+        buf_free(&out);
+        *status = -1;
+        return NULL;
+    }
+    if (!*status) return NULL;
+    buf_append(&out, s + last, *len - last);
+    *len = out.len;
+    return buf_steal(&out);
+}
+
 /* The chosen match of a findall result as lm-eval's RegexFilter sees it, or NULL. */
 static const char *filter_pick(const regex_matches *m, int group_select, int *all_empty)
 {
@@ -290,4 +360,46 @@ char *regex_filter(const regex *re, const char *response, int group_select, cons
     else res = xstrdup(fallback);
     regex_matches_free(&m);
     return res;
+}
+
+/* Group g of the current match as a span in sc->spans at k (start = end = SIZE_MAX when the
+ * group did not take part: Python's ""). */
+static void span_put(regex_scratch *sc, size_t k, const scan *m, size_t g)
+{
+    if (k + 2 > sc->cap) {
+        sc->cap = sc->cap ? 2 * sc->cap : 64;
+        sc->spans = xrealloc(sc->spans, sc->cap * sizeof *sc->spans);
+    }
+    int unset = (int)g >= m->rc || m->ov[2 * g] == PCRE2_UNSET;
+    sc->spans[k] = unset ? SIZE_MAX : m->ov[2 * g];
+    sc->spans[k + 1] = unset ? SIZE_MAX : m->ov[2 * g + 1];
+}
+
+char *regex_filter_sc(const regex *re, const char *response, int group_select,
+                      const char *fallback, regex_scratch *sc)
+{
+    if (!sc || re->groups + 1 > SCRATCH_PAIRS)
+        return regex_filter(re, response, group_select, fallback);
+    size_t width = re->groups <= 1 ? 1 : re->groups, first = re->groups == 0 ? 0 : 1, n = 0;
+    scan m = {.re = re, .s = response, .len = strlen(response), .md = sc->md,
+              .ov = pcre2_get_ovector_pointer(sc->md)};
+    int rc;
+    while ((rc = scan_next(&m, NULL, 0)) == 1) {
+        for (size_t g = 0; g < width; g++) span_put(sc, 2 * (n * width + g), &m, first + g);
+        n++;
+    }
+    if (rc < 0) return NULL;
+    long long idx = group_select < 0 ? (long long)n + group_select : group_select;
+    if (n == 0 || idx < 0 || idx >= (long long)n) return xstrdup(fallback);
+    const size_t *t = sc->spans + 2 * (size_t)idx * width;
+    for (size_t g = 0; g < width; g++) { /* a tuple: its first non-empty group */
+        size_t a = t[2 * g], b = t[2 * g + 1];
+        if (width == 1 || (a != SIZE_MAX && b > a)) {
+            char *pick = a == SIZE_MAX ? xstrdup("") : xstrndup(response + a, b - a);
+            char *res = text_strip(pick);
+            free(pick);
+            return res;
+        }
+    }
+    return text_strip(fallback); /* every group empty: lm-eval strips the fallback */
 }

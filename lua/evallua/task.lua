@@ -14,6 +14,9 @@ M.METRICS = {
   multiple_choice = {
     acc = { aggregation = "mean", higher_is_better = true },
     acc_norm = { aggregation = "mean", higher_is_better = true },
+    acc_bytes = { aggregation = "mean", higher_is_better = true },
+    acc_mutual_info = { aggregation = "mean", higher_is_better = true },
+    mc2 = { aggregation = "mean", higher_is_better = true, options = { "report_as" } },
   },
   loglikelihood = {
     acc = { aggregation = "mean", higher_is_better = true },
@@ -31,7 +34,8 @@ M.METRICS = {
 }
 
 -- Aggregations a metric may ask for (scoring.aggregate).
-M.AGGREGATIONS = { mean = true, median = true, sum = true, max = true, min = true, perplexity = true }
+M.AGGREGATIONS = { mean = true, median = true, sum = true, max = true, min = true, perplexity = true,
+  ratio = true }
 
 local DEFAULT_METRICS = {
   multiple_choice = { "acc", "acc_norm" },
@@ -291,6 +295,7 @@ function M.validate_group(g, path)
     specs[i] = { name = spec[1], weight_by_size = spec.weight_by_size ~= false }
   end
   g.aggregate_specs = specs
+  g.no_aggregate = g.aggregate == false -- lm-eval: a group without aggregate_metric_list
   g.aliases = g.aliases or {}
   g.version = g.version or 0
   g.name = g.group

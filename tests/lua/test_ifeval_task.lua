@@ -6,7 +6,7 @@
 --   doc 1 (no_comma):                              strict [F],       loose [T]
 --   doc 2 (>= 12 placeholders):                    strict [T],       loose [T]
 -- so prompt_level_strict_acc = 1/3, prompt_level_loose_acc = 2/3,
---    inst_level_strict_acc = 3/5,   inst_level_loose_acc = 4/5.
+--    inst_level_strict_acc = 3/5,   inst_level_loose_acc = 4/5 (lm-eval's ratio, no stderr).
 local check = dofile(os.getenv("EVALLUA_SRC") .. "/tests/lua/check.lua")
 local registry = require "evallua.registry"
 local runner = require "evallua.runner"
@@ -50,15 +50,47 @@ for i, o in ipairs(owners) do responses[i] = { ok = true, text = answers[o.sampl
 runner.attach(owners, responses)
 runner.score_task(b, { fewshot_seed = 1234, bootstrap_iters = 0 })
 
-local got = {}
-for _, m in ipairs(b.scores[1].metrics) do got[m.spec.name] = m.value end
+local got, stderr = {}, {}
+for _, m in ipairs(b.scores[1].metrics) do got[m.spec.name], stderr[m.spec.name] = m.value, m.stderr end
 check.near(got.prompt_level_strict_acc, 1 / 3, 1e-12, "prompt_level_strict_acc")
 check.near(got.prompt_level_loose_acc, 2 / 3, 1e-12, "prompt_level_loose_acc")
-check.eq(got.inst_level_total, 5)
-check.near(got.inst_level_strict_followed / got.inst_level_total, 3 / 5, 1e-12, "inst_level_strict_acc")
-check.near(got.inst_level_loose_followed / got.inst_level_total, 4 / 5, 1e-12, "inst_level_loose_acc")
--- per-sample values, as in the samples file
+-- lm-eval's agg_inst_level_acc: followed / all instructions over every prompt, no stderr
+check.near(got.inst_level_strict_acc, 3 / 5, 1e-12, "inst_level_strict_acc")
+check.near(got.inst_level_loose_acc, 4 / 5, 1e-12, "inst_level_loose_acc")
+check.eq(stderr.inst_level_strict_acc, nil, "ratio has no stderr")
+-- per-sample values, as in the samples file: lm-eval's lists of booleans
 check.eq(b.scores[1].values.prompt_level_strict_acc, { 0, 0, 1 })
-check.eq(b.scores[1].values.inst_level_loose_followed, { 2, 1, 1 })
+check.eq(b.scores[1].values.inst_level_strict_acc, { { true, true, false }, { false }, { true } })
+check.eq(b.scores[1].values.inst_level_loose_acc, { { true, true, false }, { true }, { true } })
+
+-- the results JSON: a fraction under lm-eval's key, "N/A" stderr as lm-eval writes it
+local results = require "evallua.results"
+local json = require "evallua.json"
+local res = results.build({ b }, { config = {}, start_time = 0, wall_seconds = 0 })
+local row = json.decode(json.encode(res)).results.ifeval
+check.near(row["inst_level_strict_acc,none"], 0.6, 1e-12, "inst_level_strict_acc,none")
+check.near(row["inst_level_loose_acc,none"], 0.8, 1e-12, "inst_level_loose_acc,none")
+check.eq(row["inst_level_strict_acc_stderr,none"], "N/A")
+check.eq(row["inst_level_loose_acc_stderr,none"], "N/A")
+check.ok(type(row["prompt_level_strict_acc_stderr,none"]) == "number", "prompt level keeps its stderr")
+
+-- a group over ifeval averages the fraction, its stderr stays "N/A" (pooled needs all)
+local g = { name = "if_group", members = { { name = "ifeval" } }, aggregate_specs = {
+  { name = "inst_level_strict_acc", weight_by_size = true } }, version = 1 }
+res = results.build({ b }, { config = {}, start_time = 0, wall_seconds = 0, groups = { g } })
+check.near(res.results.if_group["inst_level_strict_acc,none"], 0.6, 1e-12, "group of a ratio metric")
+check.eq(res.results.if_group["inst_level_strict_acc_stderr,none"], "N/A")
+check.ok(#results.table({ b }, { g }, res) > 0, "terminal table with a ratio metric")
+
+-- the samples file holds the per-sample lists
+local dir = os.tmpname()
+os.remove(dir)
+require("evallua.sys").mkdir_p(dir)
+local paths = results.write_samples({ b }, dir, "t")
+local f = assert(io.open(paths[1]))
+local rec = json.decode(f:read("l"))
+f:close()
+check.eq(rec.inst_level_strict_acc, { true, true, false })
+os.execute("rm -rf '" .. dir .. "'")
 
 return check.summary()

@@ -4,9 +4,11 @@
  *   python3 -c "import math; x=[1,0,1,1,0,1,0,1,1,1]; mu=sum(x)/len(x);
  *     print((math.sqrt(sum([(v-mu)**2 for v in x])/(len(x)-1))/math.sqrt(len(x))).hex())"
  * and "x".lower() / "x".strip() for the text cases. */
+#include <math.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "score/metrics.h"
@@ -44,6 +46,146 @@ static void test_multiple_choice(void)
     CHECK(metric_argmax(nan3, 3) == 1);
     metric_multiple_choice(NULL, NULL, 0, 0, &acc, &acc_norm);
     CHECK(acc == 0 && acc_norm == 0);
+}
+
+/* acc_bytes and acc_mutual_info (lm-eval's process_results: argmax(lls / byte_length) and
+ * argmax(lls - lls_unconditional)); "caf\u00e9" is 4 code points, 5 bytes. */
+static void test_mc_variants(void)
+{
+    const double lls[3] = {-4.6, -4.2, -5.5};
+    const char *ch[3] = {"caf\u00e9", "cafe", "xyz12"};
+    const int gold0 = 0, gold1 = 1;
+    /* raw: argmax 1; per char -1.15 -1.05 -1.1: 1; per byte -0.92 -1.05 -1.1: 0 */
+    mc_scores s;
+    metric_mc_scores(lls, NULL, ch, 3, &gold0, 1, &s);
+    CHECK(s.acc == 0 && s.acc_norm == 0 && s.acc_bytes == 1 && s.acc_mutual_info == 0);
+    metric_mc_scores(lls, NULL, ch, 3, &gold1, 1, &s);
+    CHECK(s.acc == 1 && s.acc_norm == 1 && s.acc_bytes == 0);
+    /* cond - uncond: -1.6 -3.2 -3.5 -> 0; with {-1, -3, -2}: -3.6 -1.2 -3.5 -> 1 */
+    const double un_a[3] = {-3.0, -1.0, -2.0}, un_b[3] = {-1.0, -3.0, -2.0};
+    metric_mc_scores(lls, un_a, ch, 3, &gold0, 1, &s);
+    CHECK(s.acc_mutual_info == 1);
+    metric_mc_scores(lls, un_b, ch, 3, &gold0, 1, &s);
+    CHECK(s.acc_mutual_info == 0);
+    metric_mc_scores(lls, un_b, ch, 3, &gold1, 1, &s);
+    CHECK(s.acc_mutual_info == 1);
+    /* NaN difference: numpy's argmax takes the first NaN */
+    const double un_nan[3] = {-3.0, NAN, -2.0};
+    metric_mc_scores(lls, un_nan, ch, 3, &gold1, 1, &s);
+    CHECK(s.acc_mutual_info == 1);
+    metric_mc_scores(NULL, NULL, NULL, 0, &gold0, 1, &s);
+    CHECK(s.acc == 0 && s.acc_bytes == 0 && s.acc_mutual_info == 0);
+}
+
+/* TruthfulQA MC2 (lm-eval truthfulqa/utils.py process_results_mc2), printed by CPython 3.11:
+ *   p = [math.exp(x) for x in lls]; d = sum(p[:k]) + sum(p[k:]); sum([x / d for x in p[:k]]).hex() */
+static void test_mc2(void)
+{
+    const double lls[4] = {-1.0, -2.0, -0.5, -3.0};
+    const int two[2] = {0, 1};
+    CHECK(metric_mc2(lls, 4, two, 2) == 0x1.bc6570dff402bp-2);
+    const double lls3[3] = {-0.25, -1.5, -0.75};
+    const int one = 0;
+    CHECK(metric_mc2(lls3, 3, &one, 1) == 0x1.0e770ff5e0ea3p-1);
+    /* exp underflow: 0 / 0 is NaN in lm-eval too */
+    const double tiny[2] = {-800.0, -900.0};
+    CHECK(isnan(metric_mc2(tiny, 2, &one, 1)));
+}
+
+/* regex_sub_len (the scratch-reusing re.sub behind bulk exact_match) against CPython 3.11:
+ *   re.sub('x*', '-', 'abxd') == '-a-b--d-'; re.sub(',', '', '1,234,5') == '12345';
+ *   re.sub('(?s).*#### ', '', 'a\nb #### 12') == '12'; re.sub('', '-', 'ab') == '-a-b-';
+ *   re.sub('q', '', 'abc') == 'abc' (no match: status 0, nothing allocated) */
+static void check_sub(regex_scratch *sc, const char *pattern, const char *repl, const char *s,
+                      const char *want, int want_status)
+{
+    char err[256];
+    regex *re = regex_compile(pattern, err, sizeof err);
+    CHECK(re != NULL);
+    size_t len = strlen(s);
+    int status;
+    char *got = regex_sub_len(re, s, &len, repl, sc, &status);
+    CHECK(status == want_status);
+    const char *res = status ? got : s;
+    CHECK(strcmp(res, want) == 0 && len == strlen(want));
+    char *old = regex_sub(re, s, repl); /* the one-shot version agrees */
+    CHECK(strcmp(old, want) == 0);
+    free(old);
+    free(got);
+    regex_free(re);
+}
+
+static void test_sub_scratch(void)
+{
+    regex_scratch *sc = regex_scratch_new();
+    CHECK(sc != NULL);
+    check_sub(sc, "x*", "-", "abxd", "-a-b--d-", 1);
+    check_sub(sc, ",", "", "1,234,5", "12345", 1);
+    check_sub(sc, "(?s).*#### ", "", "a\nb #### 12", "12", 1);
+    check_sub(sc, "", "-", "ab", "-a-b-", 1);
+    check_sub(sc, "q", "", "abc", "abc", 0);
+    check_sub(sc, "(a)(b)(c)", "", "xabcx", "xx", 1); /* more groups than the scratch holds */
+    regex_scratch_free(sc);
+    regex_scratch_free(NULL);
+    /* exact_match's normalisation with and without a scratch (gsm8k's options) */
+    char err[256];
+    regex *ign[4] = {regex_compile(",", err, sizeof err), regex_compile("\\$", err, sizeof err),
+                     regex_compile("(?s).*#### ", err, sizeof err), regex_compile("\\.$", err, sizeof err)};
+    em_options o = {.ignore = ign, .n_ignore = 4, .ignore_case = 1};
+    sc = regex_scratch_new();
+    char *a = metric_em_normalize_sc("So $1,234.\n#### 1,234.", &o, sc);
+    char *b = metric_em_normalize("So $1,234.\n#### 1,234.", &o);
+    CHECK(strcmp(a, "1234") == 0 && strcmp(b, "1234") == 0);
+    free(a);
+    free(b);
+    a = metric_em_normalize_sc("\u00c9T\u00c9 Ab", &o, sc); /* non-ASCII lower-case */
+    CHECK(strcmp(a, "\u00e9t\u00e9 ab") == 0);
+    free(a);
+    regex_scratch_free(sc);
+    for (int i = 0; i < 4; i++) regex_free(ign[i]);
+}
+
+/* regex_filter_sc (bulk filter_regex) gives regex_filter's result — lm-eval's RegexFilter —
+ * for plain, one-group and tuple patterns, negative group_select, no match, out-of-range
+ * selections, all-empty tuples and empty matches; the same scratch serves them in turn. */
+static void test_filter_scratch(void)
+{
+    static const struct {
+        const char *pattern, *text;
+        int group;
+    } cases[] = {
+        {"#### (\\-?[0-9\\.\\,]+)", "so 3\n#### 1,234.", 0},
+        {"#### (\\-?[0-9\\.\\,]+)", "no answer here", 0},
+        {"(-?[$0-9.,]{2,})|(-?[0-9]+)", "a 7 then $12.5 then 9", -1},
+        {"(-?[$0-9.,]{2,})|(-?[0-9]+)", "a 7 then $12.5 then 9", 0},
+        {"(-?[$0-9.,]{2,})|(-?[0-9]+)", "a 7 then $12.5 then 9", 5},
+        {"(a?)(b?)", "xyz", 0},          /* every group empty: the stripped fallback */
+        {"x*", "abxd", -1},              /* empty matches */
+        {"[A-D]", " answer: (C) \u00a0", 0},
+        {"\\s*(\\w+)\\s*", "  word  ", 0},
+    };
+    regex_scratch *sc = regex_scratch_new();
+    char err[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        regex *re = regex_compile(cases[i].pattern, err, sizeof err);
+        CHECK(re != NULL);
+        char *want = regex_filter(re, cases[i].text, cases[i].group, " [invalid] ");
+        char *got = regex_filter_sc(re, cases[i].text, cases[i].group, " [invalid] ", sc);
+        CHECK(want && got && strcmp(want, got) == 0);
+        free(want);
+        free(got);
+        regex_free(re);
+    }
+    /* lm-eval's values for two of them: '1,234.' and the last tuple match's group, '9' */
+    regex *re = regex_compile("(-?[$0-9.,]{2,})|(-?[0-9]+)", err, sizeof err);
+    char *got = regex_filter_sc(re, "a 7 then $12.5 then 9", -1, "[invalid]", sc);
+    CHECK(strcmp(got, "9") == 0);
+    free(got);
+    got = regex_filter_sc(re, "a 7 then $12.5 then 9", 1, "[invalid]", sc);
+    CHECK(strcmp(got, "$12.5") == 0);
+    free(got);
+    regex_free(re);
+    regex_scratch_free(sc);
 }
 
 static void test_aggregation(void)
@@ -153,6 +295,10 @@ static void test_text(void)
 int main(void)
 {
     test_multiple_choice();
+    test_mc_variants();
+    test_mc2();
+    test_sub_scratch();
+    test_filter_scratch();
     test_aggregation();
     test_bootstrap();
     test_text();
