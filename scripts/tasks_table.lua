@@ -31,7 +31,7 @@ local function metrics_of(t)
   local out = {}
   for _, m in ipairs(t.metric_specs) do
     local arrow = m.higher_is_better == false and " ↓" or " ↑"
-    for _, name in ipairs(m.reports or { m.name }) do out[#out + 1] = "`" .. name .. "`" .. arrow end
+    for _, name in ipairs(m.reports or { m.report_as or m.name }) do out[#out + 1] = "`" .. name .. "`" .. arrow end
   end
   return table.concat(out, ", ")
 end

@@ -40,6 +40,7 @@ return {
   generation_kwargs = { ["until"] = {}, do_sample = false, temperature = 0.0, max_gen_toks = 1280 },
   metrics = {
     { "ifeval_prompt_level", aggregation = "mean", higher_is_better = true,
+      reports = { "prompt_level_strict_acc", "prompt_level_loose_acc" },
       score = function(doc, response)
         local v, n = verdicts(doc, response), #doc.instruction_id_list
         return {
@@ -48,6 +49,7 @@ return {
         }
       end },
     { "ifeval_inst_level", aggregation = "ratio", higher_is_better = true,
+      reports = { "inst_level_strict_acc", "inst_level_loose_acc" },
       score = function(doc, response)
         local v = verdicts(doc, response)
         return { inst_level_strict_acc = v.strict, inst_level_loose_acc = v.loose }
