@@ -735,7 +735,7 @@ static int open_device(native_backend *b, const native_config *cfg, char *err, s
         return errf(err, errlen, "device=%s: unknown device (cpu, cuda)", dev);
 #ifdef EVALLUA_HAVE_CUDA
     if (cuda_device_check(err, errlen) < 0) return -1;
-    cuda_options o = {.max_seq = b->ctx};
+    cuda_options o = {.max_seq = b->ctx, .max_tokens = b->batch > 2048 ? b->batch : 0};
     char msg[512];
     if (!(b->gpu = cuda_state_new(b->m, &o, msg, sizeof msg)))
         return errf(err, errlen, "%s: device=cuda: %s", b->path, msg);

@@ -18,6 +18,9 @@
 /* Most slots a state allocates by default. */
 #define DEFAULT_MAX_SLOTS 128
 #define BLAS_WORKSPACE (32u << 20)
+/* Tokens per pass by default, and at most (grid limits, scratch size). */
+#define DEFAULT_MAX_TOKENS 2048
+#define MAX_TOKENS_CAP 16384
 
 /* Record the failing call in s->err and return -1 from the enclosing function. */
 #define CUDA_CHECK(s, expr)                                                                \
@@ -350,8 +353,8 @@ extern "C" cuda_state *cuda_state_new(const model *m, const cuda_options *opt, c
     s->c = m->cfg;
     s->device = opt->device;
     s->max_seq = opt->max_seq > 0 ? opt->max_seq : 1;
-    s->max_tokens = opt->max_tokens > 0 ? opt->max_tokens : 2048;
-    if (s->max_tokens < s->max_seq) s->max_tokens = s->max_seq;
+    s->max_tokens = opt->max_tokens > 0 ? opt->max_tokens : DEFAULT_MAX_TOKENS;
+    if (s->max_tokens > MAX_TOKENS_CAP) s->max_tokens = MAX_TOKENS_CAP;
     s->layers = (dev_layer *)calloc((size_t)m->cfg.n_layers, sizeof(dev_layer));
     if (check_shape(s) < 0 || init_device(s) < 0 || upload_weights(s) < 0 ||
         upload_rope(s) < 0)

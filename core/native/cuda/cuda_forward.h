@@ -42,7 +42,8 @@ typedef struct cuda_state cuda_state;
 typedef struct cuda_options {
     int max_seq;       /* positions per slot (required) */
     int n_slots;       /* sequences held at once; 0: as many as fit, at most 128 */
-    int max_tokens;    /* tokens per pass; 0: max(max_seq, 2048); never below max_seq */
+    int max_tokens;    /* tokens per pass (longer sequences take several); 0: 2048; at
+                          most 16384 */
     int device;        /* CUDA device ordinal */
 } cuda_options;
 
@@ -89,8 +90,8 @@ int cuda_set_prefix(cuda_state *s, int slot, int src, int len);
 int cuda_forward(cuda_state *s, const cuda_batch *b, char *err, size_t errlen);
 
 /* cpu_forward_batch's contract on slot 0: run n tokens at positions pos..pos+n-1 (slot 0
-   reads only its own cache) and return the logits of the last n_out (<= CUDA_HOST_LOGITS_MAX) of them, owned
-   by s until the next call; NULL when out of range or when the device failed (the reason is
+   reads only its own cache) and return the logits of the last n_out (<= CUDA_HOST_LOGITS_MAX)
+   of them, owned by s until the next call; NULL when out of range or when the device failed (the reason is
    in cuda_state_error). */
 const float *cuda_forward_batch(cuda_state *s, const int32_t *tokens, int n, int pos,
                                 int n_out);
