@@ -153,6 +153,7 @@ function M.open(spec, progress, label, cache)
   return backend.open {
     kind = spec.kind, base_url = spec.base_url, model = spec.model, api_key = spec.api_key,
     path = spec.path, threads = spec.threads, ctx = spec.ctx, batch = spec.batch,
+    device = spec.device,
     concurrency = spec.concurrency, max_retries = spec.max_retries, retry_base = spec.retry_base,
     timeout = spec.timeout, rpm = spec.rpm, tpm = spec.tpm, batch_size = spec.batch_size,
     progress = progress, label = label,
