@@ -39,12 +39,6 @@ static void stories_path(char *out, size_t n)
     snprintf(out, n, "%s/stories260K.gguf", dir ? dir : "../shared/models");
 }
 
-static void smollm_path(char *out, size_t n)
-{
-    const char *src = getenv("EVALLUA_SRC");
-    snprintf(out, n, "%s/models/SmolLM2-135M-Instruct-Q4_1.gguf", src ? src : ".");
-}
-
 /* device=cuda where it cannot run: the error must say why. Returns the message. */
 static void check_device_error(const char *needle)
 {
@@ -285,6 +279,12 @@ int main(void)
     return 77;
 }
 #else
+
+static void smollm_path(char *out, size_t n)
+{
+    const char *src = getenv("EVALLUA_SRC");
+    snprintf(out, n, "%s/models/SmolLM2-135M-Instruct-Q4_1.gguf", src ? src : ".");
+}
 
 static float frand(uint32_t *state)
 {
@@ -590,6 +590,15 @@ static void test_model(const char *path, int n_gen)
             check_batched_decode(st, e, name);
             check_scheduler(st, e, name);
             check_greedy(st, m, e, name);
+            cuda_state_free(st);
+        }
+        /* the FP32 GEMM path: how much of the prefill's error is FP16 rounding */
+        cuda_options exact = {.max_seq = max_seq, .n_slots = 4, .fp32_gemm = 1};
+        st = cuda_state_new(m, &exact, err, sizeof err);
+        CHECK(st != NULL);
+        if (st) {
+            printf("%s with FP32 GEMMs:\n", name);
+            check_prefill_and_decode(st, m, e, name);
             cuda_state_free(st);
         }
         /* two slots and passes of 40 tokens: several chunks, sequences split across passes */

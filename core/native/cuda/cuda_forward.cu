@@ -50,6 +50,7 @@ struct cuda_state {
     const model *m;
     model_config c;
     int device, max_seq, n_slots, max_tokens;
+    int fp32_gemm;                     /* cuda_options.fp32_gemm */
     char name[320];
     char err[512];
     cudaStream_t stream;
@@ -64,7 +65,8 @@ struct cuda_state {
     __half *kc, *vc;                   /* (n_layers, n_slots, max_seq, kv_dim) */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2;   /* (max_tokens, width) activations */
     float *logits;                     /* (LM_CHUNK, n_vocab) */
-    __half *xh, *wh;                   /* FP16 activations and one dequantized weight */
+    __half *xh;                        /* FP16 activations */
+    void *wh;                          /* one dequantized weight, FP16 (or FP32) */
     int32_t *d_in, *h_in;              /* packed pass inputs (5 * max_tokens + 2 * n_slots) */
     float *d_lp, *h_lp;                /* (max_tokens) log-probabilities */
     int32_t *d_am, *h_am;              /* (max_tokens) argmaxes */
@@ -279,7 +281,7 @@ static int alloc_scratch(cuda_state *s)
         dev_alloc(s, (void **)&s->hb2, T * c->ffn_dim * 4, "activations") < 0 ||
         dev_alloc(s, (void **)&s->logits, (size_t)LM_CHUNK * c->n_vocab * 4, "logits") < 0 ||
         dev_alloc(s, (void **)&s->xh, T * max_n * 2, "FP16 activations") < 0 ||
-        dev_alloc(s, (void **)&s->wh, max_elems * 2, "a dequantized weight") < 0 ||
+        dev_alloc(s, &s->wh, max_elems * (s->fp32_gemm ? 4 : 2), "a dequantized weight") < 0 ||
         dev_alloc(s, (void **)&s->d_in, n_in * 4, "pass inputs") < 0 ||
         dev_alloc(s, (void **)&s->d_lp, T * 4, "log-probabilities") < 0 ||
         dev_alloc(s, (void **)&s->d_am, T * 4, "argmaxes") < 0 ||
@@ -352,6 +354,7 @@ extern "C" cuda_state *cuda_state_new(const model *m, const cuda_options *opt, c
     s->m = m;
     s->c = m->cfg;
     s->device = opt->device;
+    s->fp32_gemm = opt->fp32_gemm;
     s->max_seq = opt->max_seq > 0 ? opt->max_seq : 1;
     s->max_tokens = opt->max_tokens > 0 ? opt->max_tokens : DEFAULT_MAX_TOKENS;
     if (s->max_tokens > MAX_TOKENS_CAP) s->max_tokens = MAX_TOKENS_CAP;
@@ -423,13 +426,21 @@ static int matmul(cuda_state *s, const dev_tensor &w, const float *x, int T, flo
         return 0;
     }
     const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-    k_to_f16(x, s->xh, (int64_t)T * w.n, s->stream);
-    k_dequant_f16(w, s->wh, s->stream);
-    /* column-major view: y^T (rows x T) = W16^T (rows x n) * x16^T (n x T) */
+    const void *xin = x;
+    cudaDataType_t type = CUDA_R_32F;
+    if (s->fp32_gemm) {
+        k_dequant_f32(w, (float *)s->wh, s->stream);
+    } else {
+        k_to_f16(x, s->xh, (int64_t)T * w.n, s->stream);
+        k_dequant_f16(w, (__half *)s->wh, s->stream);
+        xin = s->xh;
+        type = CUDA_R_16F;
+    }
+    /* column-major view: y^T (rows x T) = W^T (rows x n) * x^T (n x T) */
     CUBLAS_CHECK(s, cublasGemmEx(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)w.rows, T, (int)w.n,
-                                 &alpha, s->wh, CUDA_R_16F, (int)w.n, s->xh, CUDA_R_16F,
-                                 (int)w.n, &beta, y, CUDA_R_32F, (int)w.rows,
-                                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                                 &alpha, s->wh, type, (int)w.n, xin, type, (int)w.n, &beta, y,
+                                 CUDA_R_32F, (int)w.rows, CUBLAS_COMPUTE_32F,
+                                 CUBLAS_GEMM_DEFAULT));
     if (bias) k_add_bias(y, bias, (int)w.rows, T, s->stream);
     return 0;
 }

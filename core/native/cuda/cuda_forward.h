@@ -45,6 +45,8 @@ typedef struct cuda_options {
     int max_tokens;    /* tokens per pass (longer sequences take several); 0: 2048; at
                           most 16384 */
     int device;        /* CUDA device ordinal */
+    int fp32_gemm;     /* 1: passes over 32 tokens multiply in FP32 (no tensor cores; twice
+                          the weight scratch), for checking the FP16 path's rounding */
 } cuda_options;
 
 /* One pass. tokens/slots/pos have n entries; out_rows (n_out entries, each < n) picks the

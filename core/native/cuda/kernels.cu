@@ -207,6 +207,24 @@ void k_dequant_f16(const dev_tensor &w, __half *out, cudaStream_t st)
     dequant_f16_kernel<<<blocks_for(items, 256), 256, 0, st>>>(w, out);
 }
 
+__global__ void dequant_f32_kernel(dev_tensor w, float *out)
+{
+    const int64_t parts = (w.n + 31) / 32;
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= parts * w.rows) return;
+    const int64_t r = i / parts, p = i % parts;
+    float v[32];
+    dequant32(w.type, w.data + (size_t)r * w.row_bytes, p, w.n, v);
+    float *o = out + (size_t)r * w.n + 32 * p;
+    for (int l = 0; l < 32 && 32 * p + l < w.n; l++) o[l] = v[l];
+}
+
+void k_dequant_f32(const dev_tensor &w, float *out, cudaStream_t st)
+{
+    int64_t items = parts_of(w.n) * w.rows;
+    dequant_f32_kernel<<<blocks_for(items, 256), 256, 0, st>>>(w, out);
+}
+
 /* ---- matrix-vector products on quantized weights ------------------------------------- */
 
 __device__ __forceinline__ float warp_sum(float v)

@@ -30,6 +30,8 @@ typedef struct dev_tensor {
 void k_get_rows(const dev_tensor &w, const int32_t *ids, int n_ids, float *y, cudaStream_t st);
 /* Decode the whole of w into out (rows, n) halves for a GEMM. */
 void k_dequant_f16(const dev_tensor &w, __half *out, cudaStream_t st);
+/* Decode the whole of w into out (rows, n) floats (the FP32 GEMM path). */
+void k_dequant_f32(const dev_tensor &w, float *out, cudaStream_t st);
 /* y[c][r] (+)= sum_k w[r][k] x[c][k] (+ bias[r]) for c < ncols, reading w in its block
    format; x rows are w.n apart, y rows w.rows apart. */
 void k_matvec(const dev_tensor &w, const float *x, int ncols, float *y, int accumulate,
