@@ -266,12 +266,9 @@ __global__ void matvec_kernel(dev_tensor w, const float *x, int ncols, float *y,
             if (c >= nc) break;
             const float *xc = x + (size_t)(c0 + c) * w.n + base;
             float s = 0.0f;
-            if (m == 32) {
-                #pragma unroll
-                for (int l = 0; l < 32; l++) s += v[l] * xc[l];
-            } else {
-                for (int l = 0; l < m; l++) s += v[l] * xc[l];
-            }
+            #pragma unroll
+            for (int l = 0; l < 32; l++)          /* constant indices: v stays in registers */
+                if (l < m) s += v[l] * xc[l];
             acc[c] += s;
         }
     }
