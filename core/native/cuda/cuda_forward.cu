@@ -445,6 +445,19 @@ static int matmul(cuda_state *s, const dev_tensor &w, const float *x, int T, flo
     return 0;
 }
 
+/* y_j = W_j x (+ bias_j) for up to three matrices of the same input: one launch for small
+   passes, one GEMM each otherwise. */
+static int matmul_jobs(cuda_state *s, const mv_jobs &jobs, const float *x, int T)
+{
+    if (T <= MV_MAX_T) {
+        k_matvec_jobs(jobs, x, T, s->stream);
+        return 0;
+    }
+    for (int j = 0; j < jobs.n; j++)
+        if (matmul(s, jobs.w[j], x, T, jobs.y[j], 0, jobs.bias[j]) < 0) return -1;
+    return 0;
+}
+
 /* One transformer block over the pass's n tokens (x updated in place). */
 static int layer_forward(cuda_state *s, int l, int n, const pass_io *io)
 {
@@ -457,10 +470,8 @@ static int layer_forward(cuda_state *s, int l, int n, const pass_io *io)
 
     /* attention: x += wo(attn(rope(wq xn), rope(wk xn), wv xn)) with xn = rmsnorm(x) */
     k_rmsnorm(s->x, NULL, w->attn_norm, s->xb, c->dim, n, c->rms_eps, st);
-    if (matmul(s, w->wq, s->xb, n, s->q, 0, w->bq) < 0 ||
-        matmul(s, w->wk, s->xb, n, s->k, 0, w->bk) < 0 ||
-        matmul(s, w->wv, s->xb, n, s->v, 0, w->bv) < 0)
-        return -1;
+    const mv_jobs qkv = {3, {w->wq, w->wk, w->wv}, {s->q, s->k, s->v}, {w->bq, w->bk, w->bv}};
+    if (matmul_jobs(s, qkv, s->xb, n) < 0) return -1;
     k_rope(s->q, n, c->n_heads, c->head_dim, c->rope_dim, s->inv_freq, io->pos, c->rope_scale,
            c->rope_neox, st);
     k_rope(s->k, n, c->n_kv_heads, c->head_dim, c->rope_dim, s->inv_freq, io->pos,
@@ -472,9 +483,9 @@ static int layer_forward(cuda_state *s, int l, int n, const pass_io *io)
 
     /* feed-forward: x += w_down(silu(w_gate xn) * w_up xn) with xn = rmsnorm(x) */
     k_rmsnorm(s->x, NULL, w->ffn_norm, s->xb, c->dim, n, c->rms_eps, st);
-    if (matmul(s, w->w_gate, s->xb, n, s->hb, 0, NULL) < 0 ||
-        matmul(s, w->w_up, s->xb, n, s->hb2, 0, NULL) < 0)
-        return -1;
+    const mv_jobs gate_up = {2, {w->w_gate, w->w_up, w->w_up}, {s->hb, s->hb2, s->hb2},
+                             {NULL, NULL, NULL}};
+    if (matmul_jobs(s, gate_up, s->xb, n) < 0) return -1;
     k_swiglu(s->hb, s->hb2, (int64_t)n * c->ffn_dim, st);
     if (matmul(s, w->w_down, s->hb, n, s->x, 1, NULL) < 0) return -1;
     CUDA_CHECK(s, cudaGetLastError());

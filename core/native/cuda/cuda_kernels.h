@@ -19,7 +19,8 @@ int cuda_kt_get_rows(const gguf_tensor *w, const int32_t *ids, int n_ids, float 
                      size_t errlen);
 /* All of w dequantized to FP16 for the GEMM path, returned as floats (ne[1], ne[0]). */
 int cuda_kt_dequant_f16(const gguf_tensor *w, float *y, char *err, size_t errlen);
-/* y (ncols, ne[1]) = x (ncols, ne[0]) times w^T with the quantized matrix-vector kernel. */
+/* y (ncols, ne[1]) = x (ncols, ne[0]) times w^T with the quantized matrix-vector kernel;
+   -1 also when the multi-matrix launch (k_matvec_jobs) gives other numbers. */
 int cuda_kt_matvec(const gguf_tensor *w, const float *x, int ncols, float *y, char *err,
                    size_t errlen);
 /* y = rmsnorm(x) * weight for rows rows of n. */

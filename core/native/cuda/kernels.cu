@@ -243,8 +243,8 @@ __device__ __forceinline__ float warp_max(float v)
 
 /* One warp per weight row; lanes walk the row's 32-value parts. blockIdx.y picks the
    group of KV_MV_COLS token columns. */
-__global__ void matvec_kernel(dev_tensor w, const float *x, int ncols, float *y, int accumulate,
-                              const float *bias)
+__device__ __forceinline__ void matvec_rows(const dev_tensor &w, const float *x, int ncols,
+                                            float *y, int accumulate, const float *bias)
 {
     const int lane = threadIdx.x & 31;
     const int64_t r = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
@@ -283,13 +283,37 @@ __global__ void matvec_kernel(dev_tensor w, const float *x, int ncols, float *y,
     }
 }
 
+__global__ void matvec_kernel(dev_tensor w, const float *x, int ncols, float *y, int accumulate,
+                              const float *bias)
+{
+    matvec_rows(w, x, ncols, y, accumulate, bias);
+}
+
+/* blockIdx.z picks the job; blocks past that job's rows leave at once. */
+__global__ void matvec_jobs_kernel(mv_jobs jobs, const float *x, int ncols)
+{
+    const int j = blockIdx.z;
+    matvec_rows(jobs.w[j], x, ncols, jobs.y[j], 0, jobs.bias[j]);
+}
+
+#define MV_WARPS 8
+
 void k_matvec(const dev_tensor &w, const float *x, int ncols, float *y, int accumulate,
               const float *bias, cudaStream_t st)
 {
     if (ncols <= 0) return;
-    const int warps = 8;
-    dim3 grid(blocks_for(w.rows, warps), (unsigned)((ncols + KV_MV_COLS - 1) / KV_MV_COLS));
-    matvec_kernel<<<grid, warps * 32, 0, st>>>(w, x, ncols, y, accumulate, bias);
+    dim3 grid(blocks_for(w.rows, MV_WARPS), (unsigned)((ncols + KV_MV_COLS - 1) / KV_MV_COLS));
+    matvec_kernel<<<grid, MV_WARPS * 32, 0, st>>>(w, x, ncols, y, accumulate, bias);
+}
+
+void k_matvec_jobs(const mv_jobs &jobs, const float *x, int ncols, cudaStream_t st)
+{
+    if (ncols <= 0 || jobs.n <= 0) return;
+    int64_t rows = 0;
+    for (int j = 0; j < jobs.n; j++) rows = jobs.w[j].rows > rows ? jobs.w[j].rows : rows;
+    dim3 grid(blocks_for(rows, MV_WARPS), (unsigned)((ncols + KV_MV_COLS - 1) / KV_MV_COLS),
+              (unsigned)jobs.n);
+    matvec_jobs_kernel<<<grid, MV_WARPS * 32, 0, st>>>(jobs, x, ncols);
 }
 
 /* ---- elementwise ---------------------------------------------------------------------- */

@@ -36,6 +36,17 @@ void k_dequant_f32(const dev_tensor &w, float *out, cudaStream_t st);
    format; x rows are w.n apart, y rows w.rows apart. */
 void k_matvec(const dev_tensor &w, const float *x, int ncols, float *y, int accumulate,
               const float *bias, cudaStream_t st);
+
+/* Up to three matrices sharing one input (Q/K/V, gate/up): one launch for all. */
+#define KV_MV_JOBS 3
+typedef struct mv_jobs {
+    int n;                             /* 1..KV_MV_JOBS */
+    dev_tensor w[KV_MV_JOBS];          /* same n (row width) */
+    float *y[KV_MV_JOBS];
+    const float *bias[KV_MV_JOBS];     /* NULL: none */
+} mv_jobs;
+/* k_matvec of every job (no accumulation) in one launch. */
+void k_matvec_jobs(const mv_jobs &jobs, const float *x, int ncols, cudaStream_t st);
 /* Elementwise float -> half of n values. */
 void k_to_f16(const float *x, __half *y, int64_t n, cudaStream_t st);
 /* y[r] += bias for rows of n values. */

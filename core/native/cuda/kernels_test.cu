@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels.cuh"
 
@@ -102,7 +103,23 @@ extern "C" int cuda_kt_matvec(const gguf_tensor *w, const float *x, int ncols, f
         kt_upload(&c, &dy, NULL, ybytes) < 0)
         return kt_done(&c, -1);
     k_matvec(d, (const float *)dx, ncols, (float *)dy, 0, NULL, 0);
-    return kt_done(&c, kt_finish(&c, y, dy, ybytes));
+    int rc = kt_finish(&c, y, dy, ybytes);
+    /* the multi-matrix launch (Q/K/V) must give the same numbers for each of its jobs */
+    void *dy2, *dy3;
+    if (rc < 0 || kt_upload(&c, &dy2, NULL, ybytes) < 0 || kt_upload(&c, &dy3, NULL, ybytes) < 0)
+        return kt_done(&c, -1);
+    mv_jobs jobs = {2, {d, d, d}, {(float *)dy2, (float *)dy3, NULL}, {NULL, NULL, NULL}};
+    k_matvec_jobs(jobs, (const float *)dx, ncols, 0);
+    float *y2 = (float *)malloc(ybytes), *y3 = (float *)malloc(ybytes);
+    rc = kt_finish(&c, y2, dy2, ybytes);
+    if (rc == 0) rc = kt_finish(&c, y3, dy3, ybytes);
+    if (rc == 0 && (memcmp(y, y2, ybytes) != 0 || memcmp(y, y3, ybytes) != 0)) {
+        snprintf(err, errlen, "k_matvec_jobs differs from k_matvec");
+        rc = -1;
+    }
+    free(y2);
+    free(y3);
+    return kt_done(&c, rc);
 }
 
 extern "C" int cuda_kt_rmsnorm(const float *x, const float *weight, int n, int rows, float eps,
