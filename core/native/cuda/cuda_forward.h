@@ -12,10 +12,10 @@
  * first `len` positions from another slot (cuda_set_prefix): a shared context is computed
  * once and read by every continuation.
  *
- * Passes of up to KV_MV_COLS*4 (32) tokens multiply the quantized weights directly
- * (matrix-vector kernels) and are replayed from CUDA graphs; larger passes dequantize each
- * weight to FP16 into a scratch buffer and multiply with cuBLAS (tensor cores, FP32
- * accumulation). Results are log-softmax values and argmaxes of chosen rows, computed on the
+ * Passes of up to 32 tokens multiply the quantized weights directly (matrix-vector
+ * kernels) and, when every token is scored, are replayed from CUDA graphs; larger passes
+ * dequantize each weight to FP16 into a scratch buffer and multiply with cuBLAS (tensor
+ * cores, FP32 accumulation). Results are log-softmax values and argmaxes of chosen rows, computed on the
  * device; full logits come back to the host only when asked for (sampling).
  *
  * Without a GPU, or in a build without CUDA (EVALLUA_HAVE_CUDA unset), nothing here is
