@@ -125,6 +125,7 @@ static backend *open_native(lua_State *L, char *err, size_t errlen)
     cfg.ctx = (int)opt_number(L, 1, "ctx", 0);
     cfg.batch = (int)opt_number(L, 1, "batch", 0);
     cfg.label = opt_string(L, 1, "label");
+    cfg.device = opt_string(L, 1, "device");
     lua_getfield(L, 1, "progress");
     cfg.progress = lua_toboolean(L, -1);
     lua_pop(L, 1);

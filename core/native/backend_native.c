@@ -13,6 +13,9 @@
 
 #include "native/chat_template.h"
 #include "native/cpu/forward.h"
+#ifdef EVALLUA_HAVE_CUDA
+#include "native/cuda/cuda_forward.h"
+#endif
 #include "native/model.h"
 #include "native/tokenizer.h"
 #include "report/progress.h"
@@ -31,7 +34,8 @@ typedef struct native_backend {
     chat_template *chat;        /* NULL when the template was not recognised: chat_err */
     char chat_err[512];
     int32_t prefix_token;       /* BOS, else EOS: the token before an empty context */
-    cpu_state *st;
+    cpu_state *st;              /* device=cpu */
+    struct cuda_state *gpu;     /* device=cuda (NULL otherwise) */
     tok_ids cached;             /* the tokens whose K/V the state holds, positions 0.. */
     native_info info;
 } native_backend;
@@ -96,6 +100,16 @@ static void resp_fail(run_ctx *rc, size_t i, const char *msg)
 
 typedef void (*logits_fn)(void *ud, size_t pos, const float *logits);
 
+/* cpu_forward_batch on the backend's device. */
+static const float *forward_batch(native_backend *b, const int32_t *toks, int n, int pos,
+                                  int n_out)
+{
+#ifdef EVALLUA_HAVE_CUDA
+    if (b->gpu) return cuda_forward_batch(b->gpu, toks, n, pos, n_out);
+#endif
+    return cpu_forward_batch(b->st, toks, n, pos, n_out);
+}
+
 /* Run toks[0..n) through the state: positions shared with the cached sequence are kept
    (at least toks[first_out..] are run), and fn sees the logits of every position from
    first_out on. Returns 0, -1 when the forward pass rejects a token, -2 when the run was
@@ -115,7 +129,7 @@ static int feed(native_backend *b, const int32_t *toks, size_t n, size_t first_o
         size_t p1 = n - p0 > (size_t)b->batch ? p0 + (size_t)b->batch : n;
         size_t out_from = first_out > p0 ? first_out : p0;
         int n_out = p1 > out_from ? (int)(p1 - out_from) : 0;
-        const float *logits = cpu_forward_batch(b->st, toks + p0, (int)(p1 - p0), (int)p0, n_out);
+        const float *logits = forward_batch(b, toks + p0, (int)(p1 - p0), (int)p0, n_out);
         if (!logits) return -1;
         for (size_t p = p0; p < p1; p++) tok_ids_push(&b->cached, toks[p]);
         for (int j = 0; j < n_out && fn; j++)
@@ -277,6 +291,81 @@ static int cmp_items(const void *pa, const void *pb)
     return a->resp < b->resp ? -1 : a->resp > b->resp;
 }
 
+#ifdef EVALLUA_HAVE_CUDA
+/* What the GPU scheduler's callback needs to finish an item. */
+typedef struct gpu_score_ctx {
+    run_ctx *rc;
+    const ll_item **items;      /* per scheduled sequence */
+    const cuda_seq *seqs;
+    unsigned char *finished;
+} gpu_score_ctx;
+
+/* An item's bookkeeping once it is scored (or skipped): score_item's tail. */
+static void finish_item(run_ctx *rc, const ll_item *it)
+{
+    rc->resps[it->resp].prompt_tokens += (int)it->toks.n;
+    if (--rc->pending[it->resp] == 0) resp_done(rc, it->resp);
+}
+
+static void gpu_item_done(void *ud, size_t i)
+{
+    gpu_score_ctx *g = ud;
+    const ll_item *it = g->items[i];
+    eval_response *r = &g->rc->resps[it->resp];
+    if (r->status != RESP_FAILED) {
+        r->logprob += g->seqs[i].logprob;
+        r->is_greedy = r->is_greedy && g->seqs[i].greedy;
+    }
+    g->rc->tokens += (int64_t)it->toks.n;
+    g->finished[i] = 1;
+    finish_item(g->rc, it);
+}
+
+/* Score the sorted items on the GPU, many sequences per pass (cuda_score_sequences). */
+static void score_items_gpu(run_ctx *rc, const ll_list *list)
+{
+    native_backend *b = rc->b;
+    gpu_score_ctx g = {rc, xcalloc(list->n + 1, sizeof(ll_item *)),
+                       NULL, xcalloc(list->n + 1, 1)};
+    cuda_seq *seqs = xcalloc(list->n + 1, sizeof *seqs);
+    size_t m = 0;
+    for (size_t k = 0; k < list->n; k++) {
+        const ll_item *it = &list->v[k];
+        if (rc->resps[it->resp].status == RESP_FAILED || it->split >= it->toks.n) {
+            finish_item(rc, it);
+            continue;
+        }
+        seqs[m] = (cuda_seq){it->toks.v, it->toks.n, it->split, 0.0, 1};
+        g.items[m++] = it;
+    }
+    g.seqs = seqs;
+    cuda_score_stats st = {0};
+    char err[512] = "";
+    double t0 = now_s();
+    int r = cuda_score_sequences(b->gpu, seqs, m, gpu_item_done, &g, &backend_interrupted, &st,
+                                 err, sizeof err);
+    for (size_t i = 0; r == -1 && i < m; i++)
+        if (!g.finished[i]) {
+            resp_fail(rc, g.items[i]->resp, err);
+            finish_item(rc, g.items[i]);
+        }
+    b->info.tokens_evaluated += st.tokens_evaluated;
+    b->info.tokens_reused += st.tokens_reused;
+    b->info.prefill_tokens += st.tokens_evaluated;
+    b->info.prefill_seconds += now_s() - t0;
+    b->cached.n = 0;                        /* slot 0's cache was overwritten */
+    free(seqs);
+    free(g.items);
+    free(g.finished);
+}
+#else
+static void score_items_gpu(run_ctx *rc, const ll_list *list)
+{
+    (void)rc;
+    (void)list;
+}
+#endif
+
 /* Tokenize every loglikelihood request (in parallel) into one item each. */
 static void ll_prepare(run_ctx *rc, ll_list *list, size_t *idx, size_t n_ll)
 {
@@ -317,8 +406,9 @@ static void run_loglikelihoods(run_ctx *rc)
         if (rc->pending[i] == 0) resp_done(rc, i);      /* empty text: logprob 0 */
     }
     qsort(list.v, list.n, sizeof *list.v, cmp_items);
+    if (rc->b->gpu) score_items_gpu(rc, &list);
     for (size_t k = 0; k < list.n; k++) {
-        if (!backend_interrupted) score_item(rc, &list.v[k]);
+        if (!rc->b->gpu && !backend_interrupted) score_item(rc, &list.v[k]);
         tok_ids_free(&list.v[k].toks);
     }
     free(list.v);
@@ -605,6 +695,9 @@ static void native_destroy(backend *base)
     native_backend *b = (native_backend *)base;
     if (!b) return;
     cpu_state_free(b->st);
+#ifdef EVALLUA_HAVE_CUDA
+    cuda_state_free(b->gpu);
+#endif
     tok_ids_free(&b->cached);
     chat_template_free(b->chat);
     tok_free(b->tok);
@@ -628,6 +721,30 @@ static void load_chat(native_backend *b)
     const char *eos = tc->eos >= 0 ? tok_text(b->tok, tc->eos) : "";
     b->chat = chat_template_new(tmpl, bos, eos, b->path, b->chat_err, sizeof b->chat_err);
     b->info.chat_format = chat_format_name(b->chat ? b->chat->format : CHAT_UNKNOWN);
+}
+
+/* The forward state on cfg->device: a CPU state, or the model uploaded to the GPU. */
+static int open_device(native_backend *b, const native_config *cfg, char *err, size_t errlen)
+{
+    const char *dev = cfg->device && *cfg->device ? cfg->device : "cpu";
+    if (strcmp(dev, "cpu") == 0) {
+        b->st = cpu_state_new_batch(b->m, b->ctx, b->batch);
+        return 0;
+    }
+    if (strcmp(dev, "cuda") != 0)
+        return errf(err, errlen, "device=%s: unknown device (cpu, cuda)", dev);
+#ifdef EVALLUA_HAVE_CUDA
+    if (cuda_device_check(err, errlen) < 0) return -1;
+    cuda_options o = {.max_seq = b->ctx, .max_tokens = b->batch > 2048 ? b->batch : 0};
+    char msg[512];
+    if (!(b->gpu = cuda_state_new(b->m, &o, msg, sizeof msg)))
+        return errf(err, errlen, "%s: device=cuda: %s", b->path, msg);
+    b->info.state_bytes = cuda_state_bytes(b->gpu);
+    return 0;
+#else
+    return errf(err, errlen, "device=cuda: this evallua was built without CUDA (configure "
+                "with -DEVALLUA_CUDA=ON on a machine with nvcc)");
+#endif
 }
 
 /* Choose ctx and check that the KV cache fits in memory. */
@@ -676,8 +793,7 @@ backend *native_backend_new(const native_config *cfg, char *err, size_t errlen)
         errf(err, errlen, "%s: the vocabulary has neither BOS nor EOS", b->path);
         goto fail;
     }
-    if (size_state(b, cfg, err, errlen) < 0) goto fail;
-    b->st = cpu_state_new_batch(b->m, b->ctx, b->batch);
+    if (size_state(b, cfg, err, errlen) < 0 || open_device(b, cfg, err, errlen) < 0) goto fail;
     load_chat(b);
     snprintf(b->info.arch, sizeof b->info.arch, "%s", b->m->cfg.arch);
     b->info.ctx = b->ctx;

@@ -63,6 +63,9 @@ typedef struct native_config {
     int batch;           /* tokens per prefill step; <= 0: 64 */
     int progress;        /* 1: progress meter on stderr (report/progress.h) */
     const char *label;   /* progress label; NULL: "native" */
+    const char *device;  /* "cpu" (NULL too) or "cuda": weights, KV cache and kernels on the
+                            GPU (native/cuda/cuda_forward.h); an error in a build without
+                            CUDA or on a machine without a GPU */
 } native_config;
 
 /* Load-time and running facts for the results' throughput block. */

@@ -37,8 +37,8 @@ local function native_spec(name, raw)
   if not spec.path or spec.path == "" then
     error("the native backend needs a model file: --model_args path=MODEL.gguf", 0)
   end
-  if spec.device and spec.device ~= "cpu" then
-    error(string.format("device=%s: only the CPU native backend exists in this build (the CUDA backend is issue 7's work)", spec.device), 0)
+  if spec.device and spec.device ~= "cpu" and spec.device ~= "cuda" then
+    error(string.format("device=%s: the native backend runs on device=cpu or device=cuda", tostring(spec.device)), 0)
   end
   for _, k in ipairs { "threads", "ctx", "batch", "max_gen_toks" } do
     if spec[k] ~= nil then
@@ -153,6 +153,7 @@ function M.open(spec, progress, label, cache)
   return backend.open {
     kind = spec.kind, base_url = spec.base_url, model = spec.model, api_key = spec.api_key,
     path = spec.path, threads = spec.threads, ctx = spec.ctx, batch = spec.batch,
+    device = spec.device,
     concurrency = spec.concurrency, max_retries = spec.max_retries, retry_base = spec.retry_base,
     timeout = spec.timeout, rpm = spec.rpm, tpm = spec.tpm, batch_size = spec.batch_size,
     progress = progress, label = label,
