@@ -11,8 +11,7 @@
 -- document, loglikelihood(ctx, " unanswerable"), only to feed no_answer_probability into
 -- best_exact / best_f1; a task here makes one kind of request, so those two are not
 -- reported (exact and f1 do not depend on it: squad_v2's threshold 1.0 never applies).
--- HasAns_* / NoAns_* are means over a subset of the documents, which a per-document
--- metric cannot express; they are not reported either.
+-- HasAns_* / NoAns_* are reported (a ratio aggregation over the documents of each kind).
 local metrics = require "evallua.metrics"
 local util = require "evallua.util"
 
@@ -37,6 +36,20 @@ return {
     { "squad_v2", reports = { "exact", "f1" }, score = function(doc, response)
         local r = metrics.squad({ response }, { doc.answers.text })
         return { exact = 100 * r.exact[1], f1 = 100 * r.f1[1] }
+      end },
+    -- HasAns_* / NoAns_*: the same scores over the answerable / unanswerable questions only.
+    -- A ratio (Σnum / Σden) is a mean over the documents with den = 1; like lm-eval, no
+    -- stderr, and no value when --limit leaves none of that kind.
+    { "squad_v2_split", aggregation = "ratio", higher_is_better = true,
+      reports = { "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1" },
+      score = function(doc, response)
+        local r = metrics.squad({ response }, { doc.answers.text })
+        local exact, f1 = { num = 100 * r.exact[1], den = 1 }, { num = 100 * r.f1[1], den = 1 }
+        local none = { num = 0, den = 0 }
+        if #doc.answers.text > 0 then
+          return { HasAns_exact = exact, HasAns_f1 = f1, NoAns_exact = none, NoAns_f1 = none }
+        end
+        return { HasAns_exact = none, HasAns_f1 = none, NoAns_exact = exact, NoAns_f1 = f1 }
       end },
   },
 }

@@ -48,6 +48,11 @@ grep FAIL "$TMP/fix.check" || true
 # squadv2: doc 0 "France" right (100), the other two wrong -> 100/3 for exact and f1
 check_eq "squadv2 exact" "$(num "$(jqv "$TMP/fix.json" 'results.squadv2.exact,none')")" "33.333333"
 check_eq "squadv2 f1" "$(num "$(jqv "$TMP/fix.json" 'results.squadv2.f1,none')")" "33.333333"
+# HasAns: docs 0 (right) and 2 (wrong) -> 50; NoAns: doc 1 answered with text -> 0; no stderr
+check_eq "squadv2 HasAns_exact" "$(num "$(jqv "$TMP/fix.json" 'results.squadv2.HasAns_exact,none')")" "50.000000"
+check_eq "squadv2 HasAns_f1" "$(num "$(jqv "$TMP/fix.json" 'results.squadv2.HasAns_f1,none')")" "50.000000"
+check_eq "squadv2 NoAns_exact" "$(num "$(jqv "$TMP/fix.json" 'results.squadv2.NoAns_exact,none')")" "0.000000"
+check_eq "squadv2 HasAns stderr" "$(jqv "$TMP/fix.json" 'results.squadv2.HasAns_exact_stderr,none')" "N/A"
 # drop: " 17 points" (cut at ".") -> em 0, f1 0.67 on doc 0; 0 elsewhere
 check_eq "drop em" "$(num "$(jqv "$TMP/fix.json" 'results.drop.em,none')")" "0.000000"
 check_eq "drop f1" "$(num "$(jqv "$TMP/fix.json" 'results.drop.f1,none')")" "0.223333"
