@@ -63,6 +63,8 @@ typedef struct native_config {
     int batch;           /* tokens per prefill step; <= 0: 64 */
     int progress;        /* 1: progress meter on stderr (report/progress.h) */
     const char *label;   /* progress label; NULL: "native" */
+    int parallel;        /* generate requests decoded together (one forward pass per token
+                            step over all of them); <= 0: 8 */
 } native_config;
 
 /* Load-time and running facts for the results' throughput block. */

@@ -101,13 +101,18 @@ static void ref_greedy(const char *text, int n, tok_ids *out)
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-static backend *open_native(int ctx)
+static backend *open_native_parallel(int ctx, int parallel)
 {
     char err[512] = "";
-    native_config cfg = {.path = model_path, .threads = 2, .ctx = ctx};
+    native_config cfg = {.path = model_path, .threads = 2, .ctx = ctx, .parallel = parallel};
     backend *b = native_backend_new(&cfg, err, sizeof err);
     if (!b) fprintf(stderr, "  native_backend_new: %s\n", err);
     return b;
+}
+
+static backend *open_native(int ctx)
+{
+    return open_native_parallel(ctx, 0);
 }
 
 static eval_request ll_req(const char *context, const char *cont)
@@ -340,6 +345,55 @@ static void test_sampling(backend *b)
     printf("sampled (seed 42): \"%s\"\nsampled (seed 7):  \"%s\"\n", r[0].text, r[2].text);
     response_free(&again);
     free_all(q, r, 4);
+}
+
+static void set_until(eval_request *q, const char *stop)
+{
+    q->gen.until = xcalloc(1, sizeof(char *));
+    q->gen.until[0] = xstrdup(stop);
+    q->gen.n_until = 1;
+}
+
+/* Several generate requests decoded together (8 slots, 11 requests: slots are refilled as
+   requests finish) give exactly the responses of decoding them one at a time, greedy and
+   sampled, with their own stop strings and lengths; the first also matches the
+   independent greedy path. */
+static void test_batched_generate(backend *together, backend *one)
+{
+    static const char *prompts[] = {"Once upon a time", "Lily and Ben", "The cat sat",
+                                    "One day, Tom", "Once upon a time, there was",
+                                    "She was happy", "The sun", "Once upon a time", "A dog",
+                                    "They played", "Mom said"};
+    enum { N = sizeof prompts / sizeof *prompts };
+    eval_request q[N];
+    eval_response ra[N], rb[N];
+    for (int i = 0; i < N; i++)
+        q[i] = gen_req(prompts[i], 6 + 7 * (i % 5), i % 4 == 3 ? 0.8 : 0, 100 + i);
+    set_until(&q[2], ".");
+    set_until(&q[5], "Lily");
+    q[7].gen.top_p = 0.6;
+    q[7].gen.temperature = 1.0;
+    run_ok(together, q, ra, N);
+    run_ok(one, q, rb, N);
+    int same = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK_STR(ra[i].text, rb[i].text);
+        CHECK(ra[i].completion_tokens == rb[i].completion_tokens);
+        CHECK(ra[i].prompt_tokens == rb[i].prompt_tokens && ra[i].truncated == rb[i].truncated);
+        same += ra[i].text && rb[i].text && strcmp(ra[i].text, rb[i].text) == 0;
+    }
+    CHECK(ra[0].truncated == 1 && ra[0].completion_tokens == 6);
+    CHECK(ra[2].text && !strchr(ra[2].text, '.'));
+    tok_ids g = {0};
+    ref_greedy(prompts[0], 6, &g);
+    buf want = {0};
+    for (size_t i = 0; i < g.n; i++) tok_piece(ref_tok, g.v[i], 0, &want);
+    CHECK_STR(ra[0].text, want.data);
+    printf("batched generate: %d of %d responses identical to one-at-a-time\n", same, N);
+    buf_free(&want);
+    tok_ids_free(&g);
+    for (int i = 0; i < N; i++) response_free(&rb[i]);
+    free_all(q, ra, N);
 }
 
 static int calls_seen;
@@ -576,6 +630,40 @@ static void smol_generate(backend *b, tokenizer *tok, const cJSON *run, int n_sa
     free_all(&q, &r, 1);
 }
 
+/* The fixture's prompts (24 tokens greedy, every other one with a stop string) decoded
+   together give exactly what decoding them one at a time gives. */
+static void smol_batched(backend *together, const char *path, const cJSON *runs)
+{
+    char err[512] = "";
+    native_config cfg = {.path = path, .threads = 2, .ctx = 512, .parallel = 1};
+    backend *one = native_backend_new(&cfg, err, sizeof err);
+    CHECK(one != NULL);
+    if (!one) return;
+    eval_request q[8];
+    eval_response ra[8], rb[8];
+    int n = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, runs) {
+        if (n == 8) break;
+        q[n] = gen_req(cJSON_GetObjectItem(r, "rendered")->valuestring, 24, 0, -1);
+        if (n % 2) set_until(&q[n], "\n");
+        n++;
+    }
+    run_ok(together, q, ra, (size_t)n);
+    run_ok(one, q, rb, (size_t)n);
+    int same = 0;
+    for (int i = 0; i < n; i++) {
+        CHECK_STR(ra[i].text, rb[i].text);
+        CHECK(ra[i].completion_tokens == rb[i].completion_tokens);
+        same += ra[i].text && rb[i].text && strcmp(ra[i].text, rb[i].text) == 0;
+    }
+    printf("SmolLM2 batched generate: %d of %d responses identical to one-at-a-time\n", same, n);
+    CHECK(n == 5);
+    for (int i = 0; i < n; i++) response_free(&rb[i]);
+    free_all(q, ra, (size_t)n);
+    one->vt->destroy(one);
+}
+
 static void test_smollm2(void)
 {
     const char *src = getenv("EVALLUA_SRC");
@@ -597,6 +685,7 @@ static void test_smollm2(void)
                       cJSON_GetObjectItem(ref, "prefix_token")->valueint);
         int same = smol_greedy(b, m, tok, cJSON_GetObjectItem(ref, "greedy"));
         smol_generate(b, tok, cJSON_GetArrayItem(cJSON_GetObjectItem(ref, "greedy"), 0), same);
+        smol_batched(b, path, cJSON_GetObjectItem(ref, "greedy"));
     }
     if (b) b->vt->destroy(b);
     tok_free(tok);
@@ -626,6 +715,10 @@ int main(void)
         test_truncation(b64);
         test_generate(b);
         test_sampling(b);
+        backend *one = open_native_parallel(0, 1);
+        CHECK(one != NULL);
+        if (one) test_batched_generate(b, one);
+        if (one) one->vt->destroy(one);
         test_stats(b);
         test_interrupt(b);
     }
