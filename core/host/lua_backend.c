@@ -124,6 +124,7 @@ static backend *open_native(lua_State *L, char *err, size_t errlen)
     cfg.threads = (int)opt_number(L, 1, "threads", 0);
     cfg.ctx = (int)opt_number(L, 1, "ctx", 0);
     cfg.batch = (int)opt_number(L, 1, "batch", 0);
+    cfg.parallel = (int)opt_number(L, 1, "parallel", 0);
     cfg.label = opt_string(L, 1, "label");
     lua_getfield(L, 1, "progress");
     cfg.progress = lua_toboolean(L, -1);
@@ -503,7 +504,7 @@ static int backend_info(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
-    lua_createtable(L, 0, 12);
+    lua_createtable(L, 0, 18);
     lua_pushstring(L, info.arch);
     lua_setfield(L, -2, "arch");
     lua_pushstring(L, info.chat_format ? info.chat_format : "unknown");
@@ -528,6 +529,14 @@ static int backend_info(lua_State *L)
     lua_setfield(L, -2, "prefill_tokens_per_second");
     lua_pushnumber(L, info.decode_seconds > 0 ? info.decode_tokens / info.decode_seconds : 0);
     lua_setfield(L, -2, "decode_tokens_per_second");
+    lua_pushinteger(L, info.prefill_tokens);
+    lua_setfield(L, -2, "prefill_tokens");
+    lua_pushnumber(L, info.prefill_seconds);
+    lua_setfield(L, -2, "prefill_seconds");
+    lua_pushinteger(L, info.decode_tokens);
+    lua_setfield(L, -2, "decode_tokens");
+    lua_pushnumber(L, info.decode_seconds);
+    lua_setfield(L, -2, "decode_seconds");
     return 1;
 }
 
