@@ -13,7 +13,8 @@
  *
  * base_url may list several servers separated by '|' or whitespace (http/openai.h).
  * A response is {ok=, text= | logprob=, is_greedy=, truncated= (generate cut at max_tokens),
- * reasoning=, error=, prompt_tokens=, completion_tokens=, attempts= (only when more than 1)}.
+ * reasoning=, error=, prompt_tokens=, completion_tokens=, attempts= (only when more than 1),
+ * context_truncated= (native: input cut from the left to fit ctx; only when true)}.
  *
  * The response cache (cache/cache.h) is on unless no_cache: at cache_path, else at
  * cache_default_path(). An explicit cache_path that cannot be opened is an error; the
@@ -293,6 +294,10 @@ static void push_response(lua_State *L, const eval_request *q, const eval_respon
     if (ok && gen && r->truncated) {
         lua_pushboolean(L, 1);
         lua_setfield(L, -2, "truncated");
+    }
+    if (r->context_truncated) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "context_truncated");
     }
     if (r->text) set_string(L, "text", r->text);
     if (r->reasoning) set_string(L, "reasoning", r->reasoning);

@@ -28,6 +28,7 @@ typedef struct native_backend {
     char *path, *label;
     int threads, ctx, batch, progress;
     int parallel;               /* generate requests decoded together */
+    double mem_limit;           /* bytes the model and states may take (0: unknown) */
     model *m;
     tokenizer *tok;
     chat_template *chat;        /* NULL when the template was not recognised: chat_err */
@@ -63,11 +64,28 @@ typedef struct run_ctx {
     int64_t tokens;
 } run_ctx;
 
-/* Bytes of physical memory, 0 when unknown. */
-static double physical_memory(void)
+/* The memory the model and its state may take, 0 when unknown, and where the figure comes
+   from: cfg_limit (mem_limit) when set, else the smaller of physical memory and the cgroup's
+   memory.max. */
+static double memory_limit(size_t cfg_limit, const char **source)
 {
+    if (cfg_limit > 0) {
+        *source = "mem_limit";
+        return (double)cfg_limit;
+    }
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    return pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+    double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+    *source = "physical memory";
+    FILE *f = fopen("/sys/fs/cgroup/memory.max", "r");
+    double cg = 0;
+    if (f) {
+        if (fscanf(f, "%lf", &cg) == 1 && cg > 0 && (have <= 0 || cg < have)) {
+            have = cg;
+            *source = "the cgroup's memory.max";
+        }
+        fclose(f);
+    }
+    return have;
 }
 
 static double now_s(void)
@@ -306,6 +324,7 @@ static void ll_prepare(run_ctx *rc, ll_list *list, size_t *idx, size_t n_ll)
         rc->pending[idx[k]] = 1;
         if (list->v[k].split == 0) resp_fail(rc, idx[k], msgs[k]);
         b->info.truncated += trunc[k];
+        rc->resps[idx[k]].context_truncated = trunc[k];
     }
     free(msgs);
     free(trunc);
@@ -663,7 +682,10 @@ static gen_job *gen_prepare(run_ctx *rc, size_t *n_jobs)
                                       sizeof msg) < 0;
         if (j->prompt_failed) j->msg = xstrdup(msg);
     }
-    for (size_t k = 0; k < n; k++) b->info.truncated += jobs[k].truncated;
+    for (size_t k = 0; k < n; k++) {
+        b->info.truncated += jobs[k].truncated;
+        rc->resps[jobs[k].resp].context_truncated = jobs[k].truncated;
+    }
     qsort(jobs, n, sizeof *jobs, cmp_jobs);
     *n_jobs = n;
     return jobs;
@@ -681,7 +703,7 @@ static cpu_state *gen_state(native_backend *b, const gen_job *jobs, size_t n_job
     if (len > (size_t)b->ctx) len = (size_t)b->ctx;
     int slots = b->parallel < (int)n_jobs ? b->parallel : (int)n_jobs;
     if (slots < 1) slots = 1;
-    double mem = physical_memory();
+    double mem = b->mem_limit;
     double have = mem - (double)b->m->file->map_size - (double)b->info.state_bytes;
     while (mem > 0 && slots > 1 && (double)cpu_state_bytes_slots(b->m, (int)len, b->batch, slots) > have)
         slots /= 2;
@@ -818,12 +840,16 @@ static int size_state(native_backend *b, const native_config *cfg, char *err, si
     if (b->ctx > train) b->ctx = train;
     if (b->ctx < 2) b->ctx = 2;
     size_t need = cpu_state_bytes(b->m, b->ctx, b->batch);
-    double have = physical_memory();
+    const char *source = "";
+    double have = memory_limit(cfg->mem_limit, &source);
     if (have > 0 && (double)need + (double)b->m->file->map_size > have)
         return errf(err, errlen, "%s: not enough memory for ctx=%d: the model (%.0f MiB) and "
-                    "its KV cache (%.0f MiB) need %.0f MiB, the machine has %.0f MiB", b->path,
-                    b->ctx, b->m->file->map_size / 1048576.0, need / 1048576.0,
-                    ((double)need + (double)b->m->file->map_size) / 1048576.0, have / 1048576.0);
+                    "its KV cache and activations (%.0f MiB) need %.0f MiB, %s is %.0f MiB; "
+                    "a smaller ctx= needs less", b->path, b->ctx,
+                    b->m->file->map_size / 1048576.0, need / 1048576.0,
+                    ((double)need + (double)b->m->file->map_size) / 1048576.0, source,
+                    have / 1048576.0);
+    b->mem_limit = have;
     b->info.state_bytes = need;
     return 0;
 }

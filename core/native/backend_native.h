@@ -65,6 +65,8 @@ typedef struct native_config {
     const char *label;   /* progress label; NULL: "native" */
     int parallel;        /* generate requests decoded together (one forward pass per token
                             step over all of them); <= 0: 8 */
+    size_t mem_limit;    /* bytes the model and its KV cache may take; 0: physical memory,
+                            or the cgroup's memory.max when lower */
 } native_config;
 
 /* Load-time and running facts for the results' throughput block. */

@@ -152,6 +152,7 @@ function M.build(built, run)
       end
     end
     if (b.truncated or 0) > 0 then res.samples_truncated = b.truncated end -- finish_reason "length"
+    if (b.context_truncated or 0) > 0 then res.samples_context_truncated = b.context_truncated end
     if #b.failures > 0 then
       res.samples_failed = #b.failures
       res.note = string.format("scores over %d answered of %d documents; %d failed",

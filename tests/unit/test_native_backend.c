@@ -266,17 +266,23 @@ static void test_rolling(backend *b64)
     free_all(q, r, 2);
 }
 
-/* ctx=64: a long context keeps its last tokens; a too-long continuation fails. */
+/* ctx=64: a long context keeps its last tokens; a too-long continuation fails; a long
+   generation prompt keeps its last ctx - max_tokens tokens. Each cut is counted and flagged
+   on its response (context_truncated), uncut ones are not. */
 static void test_truncation(backend *b64)
 {
-    eval_request q[2] = {ll_req(story, " Lily smiled."), ll_req("Hi", story)};
-    eval_response r[2];
+    eval_request q[4] = {ll_req(story, " Lily smiled."), ll_req("Hi", story),
+                         gen_req(story, 10, 0, -1), ll_req("Hi", " there")};
+    eval_response r[4];
     native_info before, after;
     native_backend_info(b64, &before);
     char err[256];
-    CHECK(b64->vt->run(b64, q, r, 2, err, sizeof err) == 0);
+    CHECK(b64->vt->run(b64, q, r, 4, err, sizeof err) == 0);
     native_backend_info(b64, &after);
-    CHECK(after.truncated == before.truncated + 1);
+    CHECK(after.truncated == before.truncated + 2);
+    CHECK(r[0].context_truncated == 1 && r[3].context_truncated == 0);
+    CHECK(r[2].status == RESP_OK && r[2].context_truncated == 1 && r[2].prompt_tokens == 54);
+    CHECK(r[3].status == RESP_OK);
     tok_ids c = {0}, w = {0};
     buf joined = {0};
     buf_printf(&joined, "%s Lily smiled.", story);
@@ -289,7 +295,7 @@ static void test_truncation(backend *b64)
     tok_ids_free(&c);
     tok_ids_free(&w);
     buf_free(&joined);
-    free_all(q, r, 2);
+    free_all(q, r, 4);
 }
 
 static void test_generate(backend *b)
@@ -465,6 +471,28 @@ static void test_errors(const char *dir)
           strstr(err, "llama"));
     cfg.path = NULL;
     CHECK(!native_backend_new(&cfg, err, sizeof err) && strstr(err, "path="));
+
+    char tmp[] = "/tmp/evallua_not_gguf.XXXXXX";       /* a text file named like a model */
+    int fd = mkstemp(tmp);
+    CHECK(fd >= 0 && write(fd, "hello, this is not a model file\n", 32) == 32);
+    if (fd >= 0) close(fd);
+    cfg.path = tmp;
+    CHECK(!native_backend_new(&cfg, err, sizeof err));
+    CHECK(strstr(err, tmp) && strstr(err, "not a GGUF file"));
+    unlink(tmp);
+
+    /* out of memory: the sizes are checked before anything big is allocated */
+    cfg.path = model_path;
+    cfg.ctx = 512;
+    cfg.mem_limit = 1 << 20;
+    CHECK(!native_backend_new(&cfg, err, sizeof err));
+    printf("memory: %s\n", err);
+    CHECK(strstr(err, model_path) && strstr(err, "not enough memory for ctx=512") &&
+          strstr(err, "MiB") && strstr(err, "mem_limit is 1 MiB"));
+    cfg.mem_limit = (size_t)1 << 30;
+    backend *b = native_backend_new(&cfg, err, sizeof err);
+    CHECK(b != NULL);
+    if (b) b->vt->destroy(b);
 }
 
 /* ---- SmolLM2 against llama.cpp ------------------------------------------------------ */
