@@ -14,7 +14,7 @@
 #include "native/model.h"
 #include "util/buf.h"
 
-enum { COLS = 256, ROWS = 96, NTOK = 5 };
+enum { COLS = 512, ROWS = 96, NTOK = 5 };
 
 static uint32_t rng = 12345;
 static uint32_t next_u32(void)
@@ -95,6 +95,23 @@ static void test_type(gguf_dtype t, const char *best)
         for (int k = 0; k < NTOK; k++) {                 /* the activations as quantized */
             cpu_quantize_q8a(x + k * COLS, q, COLS);
             for (int i = 0; i < COLS; i++) xd[k * COLS + i] = q[i / 32].d * q[i / 32].qs[i % 32];
+        }
+        err = worst_error(&w, xd, y);
+        perr = worst_error(&w, xd, yp);
+        double qerr = worst_error(&w, x, y);
+        if (qerr > 2e-2) fprintf(stderr, "  %s: quantization error %g\n", gguf_dtype_name(t), qerr);
+        CHECK(qerr <= 2e-2);
+    } else if (cpu_type_uses_q8k(t)) {
+        static block_q8k q[COLS / 256];                  /* ggml's q8_K, blocks of 256 */
+        for (int k = 0; k < NTOK; k++) {
+            cpu_quantize_q8k(x + k * COLS, q, COLS);
+            for (int i = 0; i < COLS; i++) xd[k * COLS + i] = q[i / 256].d * q[i / 256].qs[i % 256];
+            for (int b = 0; b < COLS / 256; b++)
+                for (int g = 0; g < 16; g++) {
+                    int sum = 0;
+                    for (int l = 0; l < 16; l++) sum += q[b].qs[16 * g + l];
+                    CHECK(q[b].bsums[g] == sum);
+                }
         }
         err = worst_error(&w, xd, y);
         perr = worst_error(&w, xd, yp);
