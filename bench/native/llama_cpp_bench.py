@@ -3,7 +3,7 @@
 bench/native/run.sh, through llama-cpp-python (pip install llama-cpp-python numpy).
 
 Same work as native_bench.lua, on the same GGUF file and thread count, printing the same
-tab-separated lines (name, tokens, seconds of forward passes):
+tab-separated lines (name, tokens, seconds of forward passes, CPU seconds of the process):
   prefill  the 8 prefill texts: each text's tokens but the last through llm.eval (what
            evallua runs for a loglikelihood request whose continuation is the last word;
            logits for the last position only)
@@ -29,17 +29,18 @@ def main():
                 verbose=False)
     eos = llm.token_eos()
 
-    tokens, seconds = 0, 0.0
+    tokens, seconds, cpu = 0, 0.0, 0.0
     for text in texts["prefill"]:
         ids = llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)[:-1]
         llm.reset()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         llm.eval(ids)
         seconds += time.perf_counter() - t0
+        cpu += time.process_time() - c0
         tokens += len(ids)
-    print(f"prefill\t{tokens}\t{seconds:.4f}")
+    print(f"prefill\t{tokens}\t{seconds:.4f}\t{cpu:.4f}")
 
-    tokens, seconds = 0, 0.0
+    tokens, seconds, cpu = 0, 0.0, 0.0
     for prompt in texts["decode_prompts"]:
         ids = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
         llm.reset()
@@ -48,11 +49,12 @@ def main():
             nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
             if nxt == eos or k + 1 == n_decode:
                 break
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             llm.eval([nxt])
             seconds += time.perf_counter() - t0
+            cpu += time.process_time() - c0
             tokens += 1
-    print(f"decode1\t{tokens}\t{seconds:.4f}")
+    print(f"decode1\t{tokens}\t{seconds:.4f}\t{cpu:.4f}")
 
 
 if __name__ == "__main__":

@@ -36,11 +36,14 @@ fi
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# best FILE NAME: the highest tokens/s among the runs' NAME lines ("tokens seconds tok/s")
+# best FILE NAME: among the runs' NAME lines, the tokens, the best tokens/s of the wall
+# clock and the best tokens per CPU-second ("- - -" when none)
 best() {
-  awk -v n="$2" '$1 == n && $3 > 0 { r = $2 / $3; if (r > b) { b = r; t = $2 } }
-    END { if (b) printf "%d %.1f", t, b; else printf "- -" }' "$1"
+  awk -v n="$2" '$1 == n && $3 > 0 { r = $2 / $3; if (r > b) { b = r; t = $2 }
+      if ($4 > 0 && $2 / $4 > c) c = $2 / $4 }
+    END { if (b) printf "%d %.1f %.1f", t, b, c; else printf "- - -" }' "$1"
 }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2fx", a / b; else print "-" }'; }
 
 for t in $THREADS; do
   for _ in $(seq "$REPEATS"); do
@@ -51,17 +54,20 @@ for t in $THREADS; do
   done
 done
 
-printf '\n%-8s %-8s %22s %22s %8s\n' threads phase "evallua (tokens, tok/s)" "llama.cpp (tokens, tok/s)" ratio
+printf '\n%-7s %-7s | %-26s | %-26s | %-6s %-6s\n' threads phase \
+  "evallua tokens tok/s tok/CPU-s" "llama.cpp tokens tok/s tok/CPU-s" ratio "CPU ratio"
 for t in $THREADS; do
   for phase in prefill decode1 decode8; do
-    read -r et er <<<"$(best "$TMP/evallua.$t" $phase)"
-    lt=- lr=-
-    [ -f "$TMP/llama.$t" ] && read -r lt lr <<<"$(best "$TMP/llama.$t" $phase)"
-    ratio=$(awk -v a="$er" -v b="$lr" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2fx", a / b; else print "-" }')
-    printf '%-8s %-8s %22s %22s %8s\n' "$t" "$phase" "$et  $er" "$lt  $lr" "$ratio"
+    read -r et er ec <<<"$(best "$TMP/evallua.$t" $phase)"
+    lt=- lr=- lc=-
+    [ -f "$TMP/llama.$t" ] && read -r lt lr lc <<<"$(best "$TMP/llama.$t" $phase)"
+    printf '%-7s %-7s | %6s %8s %10s | %6s %8s %10s | %-6s %-6s\n' "$t" "$phase" "$et" "$er" "$ec" \
+      "$lt" "$lr" "$lc" "$(ratio "$er" "$lr")" "$(ratio "$ec" "$lc")"
   done
 done
-echo "(decode1: one sequence at a time; decode8: evallua's 8 sequences per forward step)"
+echo "(tok/s: forward-pass wall clock; tok/CPU-s: per CPU-second of the process, all threads;"
+echo " decode1: one sequence at a time; decode8: evallua's 8 sequences per forward step;"
+echo " ratio: evallua / llama.cpp)"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if [ "${SKIP_HELLASWAG:-0}" != 1 ]; then
