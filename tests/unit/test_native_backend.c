@@ -658,7 +658,7 @@ static void smol_generate(backend *b, tokenizer *tok, const cJSON *run, int n_sa
     free_all(&q, &r, 1);
 }
 
-/* The fixture's prompts (24 tokens greedy, every other one with a stop string) decoded
+/* The fixture's prompts (12 tokens greedy, every other one with a stop string) decoded
    together give exactly what decoding them one at a time gives. */
 static void smol_batched(backend *together, const char *path, const cJSON *runs)
 {
@@ -673,7 +673,7 @@ static void smol_batched(backend *together, const char *path, const cJSON *runs)
     const cJSON *r;
     cJSON_ArrayForEach(r, runs) {
         if (n == 8) break;
-        q[n] = gen_req(cJSON_GetObjectItem(r, "rendered")->valuestring, 24, 0, -1);
+        q[n] = gen_req(cJSON_GetObjectItem(r, "rendered")->valuestring, 12, 0, -1);
         if (n % 2) set_until(&q[n], "\n");
         n++;
     }
