@@ -11,7 +11,8 @@
 #       2 threads, cache off: wall time and documents/s (needs the data in DATA_DIR).
 # Knobs: MODEL (models/SmolLM2-135M-Instruct-Q4_1.gguf), THREADS ("1 2"), DECODE (128),
 #        REPEATS (2), HS_LIMIT (1000), DATA_DIR (../shared/data/hub), SKIP_LLAMA_CPP=1,
-#        SKIP_HELLASWAG=1.
+#        SKIP_HELLASWAG=1; on a machine shared with other busy processes, OMP_WAIT_POLICY=passive
+#        (else evallua's OpenMP threads spin away each other's time slices).
 # Needs: the build's evallua; python3 with llama-cpp-python and numpy for the comparison
 # (pip install llama-cpp-python numpy — it compiles llama.cpp when PyPI has no wheel).
 set -eu
