@@ -13,7 +13,8 @@
  *
  * base_url may list several servers separated by '|' or whitespace (http/openai.h).
  * A response is {ok=, text= | logprob=, is_greedy=, truncated= (generate cut at max_tokens),
- * reasoning=, error=, prompt_tokens=, completion_tokens=, attempts= (only when more than 1)}.
+ * reasoning=, error=, prompt_tokens=, completion_tokens=, attempts= (only when more than 1),
+ * context_truncated= (native: input cut from the left to fit ctx; only when true)}.
  *
  * The response cache (cache/cache.h) is on unless no_cache: at cache_path, else at
  * cache_default_path(). An explicit cache_path that cannot be opened is an error; the
@@ -124,6 +125,7 @@ static backend *open_native(lua_State *L, char *err, size_t errlen)
     cfg.threads = (int)opt_number(L, 1, "threads", 0);
     cfg.ctx = (int)opt_number(L, 1, "ctx", 0);
     cfg.batch = (int)opt_number(L, 1, "batch", 0);
+    cfg.parallel = (int)opt_number(L, 1, "parallel", 0);
     cfg.label = opt_string(L, 1, "label");
     cfg.device = opt_string(L, 1, "device");
     lua_getfield(L, 1, "progress");
@@ -293,6 +295,10 @@ static void push_response(lua_State *L, const eval_request *q, const eval_respon
     if (ok && gen && r->truncated) {
         lua_pushboolean(L, 1);
         lua_setfield(L, -2, "truncated");
+    }
+    if (r->context_truncated) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "context_truncated");
     }
     if (r->text) set_string(L, "text", r->text);
     if (r->reasoning) set_string(L, "reasoning", r->reasoning);
@@ -504,7 +510,7 @@ static int backend_info(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
-    lua_createtable(L, 0, 12);
+    lua_createtable(L, 0, 18);
     lua_pushstring(L, info.arch);
     lua_setfield(L, -2, "arch");
     lua_pushstring(L, info.chat_format ? info.chat_format : "unknown");
@@ -529,6 +535,14 @@ static int backend_info(lua_State *L)
     lua_setfield(L, -2, "prefill_tokens_per_second");
     lua_pushnumber(L, info.decode_seconds > 0 ? info.decode_tokens / info.decode_seconds : 0);
     lua_setfield(L, -2, "decode_tokens_per_second");
+    lua_pushinteger(L, info.prefill_tokens);
+    lua_setfield(L, -2, "prefill_tokens");
+    lua_pushnumber(L, info.prefill_seconds);
+    lua_setfield(L, -2, "prefill_seconds");
+    lua_pushinteger(L, info.decode_tokens);
+    lua_setfield(L, -2, "decode_tokens");
+    lua_pushnumber(L, info.decode_seconds);
+    lua_setfield(L, -2, "decode_seconds");
     return 1;
 }
 

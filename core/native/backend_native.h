@@ -10,8 +10,8 @@
  *       becomes [prefix] (BOS, or EOS when the vocabulary has no BOS) and the continuation is
  *       encoded on its own without special tokens. The forward pass runs over
  *       (context_enc + continuation_enc)[-(ctx+1):][:-1] — truncation from the left when the
- *       pair exceeds ctx, counted in native_info.truncated; a continuation of ctx tokens or
- *       more fails the request. logprob sums log-softmax(logits)[token] over the continuation,
+ *       pair exceeds ctx, counted in native_info.truncated and flagged in the response's
+ *       context_truncated; a continuation of ctx tokens or more fails the request. logprob sums log-softmax(logits)[token] over the continuation,
  *       is_greedy says each continuation token was the argmax (first index on ties).
  *   loglikelihood_rolling(text)
  *       lm-eval's get_rolling_token_windows(encode(text) without special tokens, prefix,
@@ -27,8 +27,12 @@
  *       0 < top_p < 1, from a xorshift generator seeded with the request's seed (0 when
  *       unset) — the same request always gives the same text. Generation stops at an
  *       end-of-generation token (EOS/EOT, not part of the text), when the detokenized text
- *       contains an `until` string (the text is cut before it) or after max_tokens tokens.
- *       prompt_tokens / completion_tokens are filled.
+ *       contains an `until` string (the text is cut before it) or after max_tokens tokens
+ *       (then `truncated` is set, finish_reason "length"). prompt_tokens / completion_tokens
+ *       are filled. Up to `parallel` requests decode together: each has its own KV cache slot
+ *       and every step runs one token of each through one forward pass (cpu_forward_multi);
+ *       a finished request's slot takes the next prompt (continuous batching), starting from
+ *       the longest prefix any slot holds. The texts are identical to parallel=1.
  *
  * Scheduling: requests are tokenized in parallel, then evaluated in lexicographic order of
  * their token sequences, each one reusing the KV cache of the longest prefix it shares with
@@ -66,6 +70,10 @@ typedef struct native_config {
     const char *device;  /* "cpu" (NULL too) or "cuda": weights, KV cache and kernels on the
                             GPU (native/cuda/cuda_forward.h); an error in a build without
                             CUDA or on a machine without a GPU */
+    int parallel;        /* generate requests decoded together (one forward pass per token
+                            step over all of them); <= 0: 8 */
+    size_t mem_limit;    /* bytes the model and its KV cache may take; 0: physical memory,
+                            or the cgroup's memory.max when lower */
 } native_config;
 
 /* Load-time and running facts for the results' throughput block. */

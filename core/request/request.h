@@ -63,6 +63,8 @@ typedef struct eval_response {
     int prompt_tokens;     /* from the server's usage block, 0 when absent */
     int completion_tokens;
     int attempts;          /* HTTP attempts made (1 = no retry) */
+    int context_truncated; /* native: the input was cut from the left to fit the context
+                              length (lm-eval's rule); not kept by the response cache */
 } eval_response;
 
 /* Counters a backend keeps across run() calls (reported in the results' throughput). */

@@ -159,21 +159,27 @@ local function task_ranges(built)
 end
 
 --- Per task: generations cut at max_gen_toks (finish_reason "length"), answers that came with
---- reasoning, and empty visible answers; b.truncated is the task's truncated document count.
+--- reasoning, and empty visible answers; b.truncated is the task's truncated document count,
+--- b.context_truncated the count of documents whose input was cut from the left to fit the
+--- native backend's context length (any task type).
 local function answer_counts(built)
   local out = {}
   for _, b in ipairs(built) do
     local c = { truncated = 0, reasoning = 0, empty_answers = 0 }
+    local ctx_cut = 0
     for _, s in ipairs(b.samples) do
-      local cut = false
+      local cut, left = false, false
       for _, r in ipairs(s.responses or {}) do
         if r.truncated then cut = true end
+        if r.context_truncated then left = true end
         if r.reasoning then c.reasoning = c.reasoning + 1 end
         if r.ok and r.text == "" then c.empty_answers = c.empty_answers + 1 end
       end
       if cut then c.truncated = c.truncated + 1 end
+      if left then ctx_cut = ctx_cut + 1 end
     end
     b.truncated = c.truncated
+    b.context_truncated = ctx_cut
     if b.task.output_type == "generate_until" then out[b.task.name] = c end
   end
   return out
@@ -184,6 +190,10 @@ local function report_truncated(built)
     if (b.truncated or 0) > 0 then
       io.write(string.format("%s: %d of %d documents hit max_gen_toks (finish_reason \"length\"); their answers may be cut short\n",
         b.task.name, b.truncated, #b.samples))
+    end
+    if (b.context_truncated or 0) > 0 then
+      io.write(string.format("%s: %d of %d documents were longer than the context length and cut from the left\n",
+        b.task.name, b.context_truncated, #b.samples))
     end
   end
 end

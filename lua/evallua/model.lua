@@ -22,7 +22,7 @@ M.MODELS = {
 local NATIVE_KEYS = {
   path = "path", pretrained = "path", model = "path", threads = "threads", ctx = "ctx",
   max_length = "ctx", batch = "batch", device = "device", max_gen_toks = "max_gen_toks",
-  batch_size = false, dtype = false, trust_remote_code = false,
+  parallel = "parallel", batch_size = false, dtype = false, trust_remote_code = false,
 }
 
 local function native_spec(name, raw)
@@ -30,7 +30,7 @@ local function native_spec(name, raw)
   for k, v in pairs(raw) do
     local canon = NATIVE_KEYS[k]
     if canon == nil then
-      error(string.format("unknown model argument '%s' for the native backend (path, threads, ctx, batch, device)", k), 0)
+      error(string.format("unknown model argument '%s' for the native backend (path, threads, ctx, batch, parallel, device)", k), 0)
     end
     if canon then spec[canon] = v end
   end
@@ -40,7 +40,7 @@ local function native_spec(name, raw)
   if spec.device and spec.device ~= "cpu" and spec.device ~= "cuda" then
     error(string.format("device=%s: the native backend runs on device=cpu or device=cuda", tostring(spec.device)), 0)
   end
-  for _, k in ipairs { "threads", "ctx", "batch", "max_gen_toks" } do
+  for _, k in ipairs { "threads", "ctx", "batch", "parallel", "max_gen_toks" } do
     if spec[k] ~= nil then
       local n = math.tointeger(tonumber(spec[k]))
       if not n or n < 0 then error(string.format("model argument %s must be a non-negative integer, got '%s'", k, tostring(spec[k])), 0) end

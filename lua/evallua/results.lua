@@ -163,6 +163,7 @@ function M.build(built, run)
     end
     if #(b.metric_errors or {}) > 0 then res.errors = json.array(b.metric_errors) end -- null values above
     if (b.truncated or 0) > 0 then res.samples_truncated = b.truncated end -- finish_reason "length"
+    if (b.context_truncated or 0) > 0 then res.samples_context_truncated = b.context_truncated end
     if #b.failures > 0 then
       res.samples_failed = #b.failures
       res.note = string.format("scores over %d answered of %d documents; %d failed",

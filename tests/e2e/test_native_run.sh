@@ -32,6 +32,17 @@ check_eq "same acc from the cache" "$(jqv "$TMP/native2.json" "results.hellaswag
 out=$("$EVALLUA" run --model native --model_args path=/nonexistent.gguf --tasks hellaswag --limit 1 --data-dir "$EVALLUA_TEST_DATA" 2>&1)
 check_eq "missing model exit" "$?" 2
 check_has "missing model message" "$out" "/nonexistent.gguf"
+# documents longer than ctx: cut from the left (lm-eval's rule), counted per task
+"$EVALLUA" run --model native --model_args "path=$MODEL,threads=2,ctx=72" --tasks hellaswag --num_fewshot 0 \
+  --limit 4 --no-cache --data-dir "$EVALLUA_TEST_DATA" --output "$TMP/short.json" >"$TMP/short.out" 2>&1
+check_eq "short ctx exit" "$?" 0
+check_eq "per-task truncated documents" "$(jqv "$TMP/short.json" "results.hellaswag.samples_context_truncated")" 2
+check_eq "truncated requests" "$(jqv "$TMP/short.json" throughput.native.truncated)" 5
+check_has "truncation reported" "$(cat "$TMP/short.out")" "hellaswag: 2 of 4 documents were longer than the context length"
+printf 'not a model\n' >"$TMP/fake.gguf"
+out=$("$EVALLUA" run --model native --model_args "path=$TMP/fake.gguf" --tasks hellaswag --limit 1 --data-dir "$EVALLUA_TEST_DATA" 2>&1)
+check_eq "non-GGUF exit" "$?" 2
+check_has "non-GGUF message" "$out" "fake.gguf: not a GGUF file"
 out=$("$EVALLUA" run --model native --model_args "path=$MODEL,device=cuda" --tasks hellaswag --limit 1 --data-dir "$EVALLUA_TEST_DATA" 2>&1)
 rc=$?
 if [ "$rc" -ne 0 ]; then   # no GPU here, or built without CUDA (with a GPU the run succeeds)

@@ -14,7 +14,7 @@
 #include "native/model.h"
 #include "util/buf.h"
 
-enum { COLS = 256, ROWS = 96, NTOK = 5 };
+enum { COLS = 512, ROWS = 96, NTOK = 5 };
 
 static uint32_t rng = 12345;
 static uint32_t next_u32(void)
@@ -101,6 +101,23 @@ static void test_type(gguf_dtype t, const char *best)
         double qerr = worst_error(&w, x, y);
         if (qerr > 2e-2) fprintf(stderr, "  %s: quantization error %g\n", gguf_dtype_name(t), qerr);
         CHECK(qerr <= 2e-2);
+    } else if (cpu_type_uses_q8k(t)) {
+        static block_q8k q[COLS / 256];                  /* ggml's q8_K, blocks of 256 */
+        for (int k = 0; k < NTOK; k++) {
+            cpu_quantize_q8k(x + k * COLS, q, COLS);
+            for (int i = 0; i < COLS; i++) xd[k * COLS + i] = q[i / 256].d * q[i / 256].qs[i % 256];
+            for (int b = 0; b < COLS / 256; b++)
+                for (int g = 0; g < 16; g++) {
+                    int sum = 0;
+                    for (int l = 0; l < 16; l++) sum += q[b].qs[16 * g + l];
+                    CHECK(q[b].bsums[g] == sum);
+                }
+        }
+        err = worst_error(&w, xd, y);
+        perr = worst_error(&w, xd, yp);
+        double qerr = worst_error(&w, x, y);
+        if (qerr > 2e-2) fprintf(stderr, "  %s: quantization error %g\n", gguf_dtype_name(t), qerr);
+        CHECK(qerr <= 2e-2);
     } else {
         err = worst_error(&w, x, y);
         perr = worst_error(&w, x, yp);
@@ -164,6 +181,32 @@ static void test_batches(const char *path)
     CHECK(last && memcmp(last, want + 3 * (size_t)V, 2 * (size_t)V * 4) == 0);
     CHECK(!cpu_forward_batch(many, toks, 9, 0, 1) && !cpu_forward_batch(many, toks, 4, 30, 1));
     CHECK(!cpu_forward_batch(many, toks, 2, 0, 3));
+
+    /* two sequences in the slots of one state, a token of each per step (and one of them
+       alone for a step), give the logits of each sequence fed on its own */
+    enum { M = 7 };
+    int32_t other[M];
+    for (int i = 0; i < M; i++) other[i] = (int32_t)(1 + (next_u32() % 500));
+    cpu_state *solo = cpu_state_new(m, 32), *slots = cpu_state_new_slots(m, 32, 4, 3);
+    float *want2 = xmalloc((size_t)M * V * sizeof(float));
+    for (int p = 0; p < M; p++) memcpy(want2 + (size_t)p * V, cpu_forward(solo, other[p], p), V * 4);
+    int bad2 = 0;
+    const float *lg = cpu_forward_multi(slots, toks, (int[]){2}, (int[]){0}, 1, 1);
+    bad2 += !lg || memcmp(lg, want, (size_t)V * 4) != 0;
+    for (int p = 0; p < M; p++) {
+        int32_t step[2] = {other[p], toks[p + 1]};
+        lg = cpu_forward_multi(slots, step, (int[]){0, 2}, (int[]){p, p + 1}, 2, 2);
+        bad2 += !lg || memcmp(lg, want2 + (size_t)p * V, (size_t)V * 4) != 0 ||
+                memcmp(lg + V, want + (size_t)(p + 1) * V, (size_t)V * 4) != 0;
+    }
+    CHECK(bad2 == 0);
+    cpu_state_copy_prefix(slots, 1, 0, 4);       /* slot 1 takes slot 0's first 4 positions */
+    lg = cpu_forward_multi(slots, &other[4], (int[]){1}, (int[]){4}, 1, 1);
+    CHECK(lg && memcmp(lg, want2 + 4 * (size_t)V, (size_t)V * 4) == 0);
+    CHECK(!cpu_forward_multi(slots, toks, (int[]){3}, (int[]){0}, 1, 1));   /* no slot 3 */
+    free(want2);
+    cpu_state_free(solo);
+    cpu_state_free(slots);
     free(want);
     cpu_state_free(one);
     cpu_state_free(many);

@@ -101,13 +101,18 @@ static void ref_greedy(const char *text, int n, tok_ids *out)
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-static backend *open_native(int ctx)
+static backend *open_native_parallel(int ctx, int parallel)
 {
     char err[512] = "";
-    native_config cfg = {.path = model_path, .threads = 2, .ctx = ctx};
+    native_config cfg = {.path = model_path, .threads = 2, .ctx = ctx, .parallel = parallel};
     backend *b = native_backend_new(&cfg, err, sizeof err);
     if (!b) fprintf(stderr, "  native_backend_new: %s\n", err);
     return b;
+}
+
+static backend *open_native(int ctx)
+{
+    return open_native_parallel(ctx, 0);
 }
 
 static eval_request ll_req(const char *context, const char *cont)
@@ -261,17 +266,23 @@ static void test_rolling(backend *b64)
     free_all(q, r, 2);
 }
 
-/* ctx=64: a long context keeps its last tokens; a too-long continuation fails. */
+/* ctx=64: a long context keeps its last tokens; a too-long continuation fails; a long
+   generation prompt keeps its last ctx - max_tokens tokens. Each cut is counted and flagged
+   on its response (context_truncated), uncut ones are not. */
 static void test_truncation(backend *b64)
 {
-    eval_request q[2] = {ll_req(story, " Lily smiled."), ll_req("Hi", story)};
-    eval_response r[2];
+    eval_request q[4] = {ll_req(story, " Lily smiled."), ll_req("Hi", story),
+                         gen_req(story, 10, 0, -1), ll_req("Hi", " there")};
+    eval_response r[4];
     native_info before, after;
     native_backend_info(b64, &before);
     char err[256];
-    CHECK(b64->vt->run(b64, q, r, 2, err, sizeof err) == 0);
+    CHECK(b64->vt->run(b64, q, r, 4, err, sizeof err) == 0);
     native_backend_info(b64, &after);
-    CHECK(after.truncated == before.truncated + 1);
+    CHECK(after.truncated == before.truncated + 2);
+    CHECK(r[0].context_truncated == 1 && r[3].context_truncated == 0);
+    CHECK(r[2].status == RESP_OK && r[2].context_truncated == 1 && r[2].prompt_tokens == 54);
+    CHECK(r[3].status == RESP_OK);
     tok_ids c = {0}, w = {0};
     buf joined = {0};
     buf_printf(&joined, "%s Lily smiled.", story);
@@ -284,7 +295,7 @@ static void test_truncation(backend *b64)
     tok_ids_free(&c);
     tok_ids_free(&w);
     buf_free(&joined);
-    free_all(q, r, 2);
+    free_all(q, r, 4);
 }
 
 static void test_generate(backend *b)
@@ -340,6 +351,55 @@ static void test_sampling(backend *b)
     printf("sampled (seed 42): \"%s\"\nsampled (seed 7):  \"%s\"\n", r[0].text, r[2].text);
     response_free(&again);
     free_all(q, r, 4);
+}
+
+static void set_until(eval_request *q, const char *stop)
+{
+    q->gen.until = xcalloc(1, sizeof(char *));
+    q->gen.until[0] = xstrdup(stop);
+    q->gen.n_until = 1;
+}
+
+/* Several generate requests decoded together (8 slots, 11 requests: slots are refilled as
+   requests finish) give exactly the responses of decoding them one at a time, greedy and
+   sampled, with their own stop strings and lengths; the first also matches the
+   independent greedy path. */
+static void test_batched_generate(backend *together, backend *one)
+{
+    static const char *prompts[] = {"Once upon a time", "Lily and Ben", "The cat sat",
+                                    "One day, Tom", "Once upon a time, there was",
+                                    "She was happy", "The sun", "Once upon a time", "A dog",
+                                    "They played", "Mom said"};
+    enum { N = sizeof prompts / sizeof *prompts };
+    eval_request q[N];
+    eval_response ra[N], rb[N];
+    for (int i = 0; i < N; i++)
+        q[i] = gen_req(prompts[i], 6 + 7 * (i % 5), i % 4 == 3 ? 0.8 : 0, 100 + i);
+    set_until(&q[2], ".");
+    set_until(&q[5], "Lily");
+    q[7].gen.top_p = 0.6;
+    q[7].gen.temperature = 1.0;
+    run_ok(together, q, ra, N);
+    run_ok(one, q, rb, N);
+    int same = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK_STR(ra[i].text, rb[i].text);
+        CHECK(ra[i].completion_tokens == rb[i].completion_tokens);
+        CHECK(ra[i].prompt_tokens == rb[i].prompt_tokens && ra[i].truncated == rb[i].truncated);
+        same += ra[i].text && rb[i].text && strcmp(ra[i].text, rb[i].text) == 0;
+    }
+    CHECK(ra[0].truncated == 1 && ra[0].completion_tokens == 6);
+    CHECK(ra[2].text && !strchr(ra[2].text, '.'));
+    tok_ids g = {0};
+    ref_greedy(prompts[0], 6, &g);
+    buf want = {0};
+    for (size_t i = 0; i < g.n; i++) tok_piece(ref_tok, g.v[i], 0, &want);
+    CHECK_STR(ra[0].text, want.data);
+    printf("batched generate: %d of %d responses identical to one-at-a-time\n", same, N);
+    buf_free(&want);
+    tok_ids_free(&g);
+    for (int i = 0; i < N; i++) response_free(&rb[i]);
+    free_all(q, ra, N);
 }
 
 static int calls_seen;
@@ -411,6 +471,28 @@ static void test_errors(const char *dir)
           strstr(err, "llama"));
     cfg.path = NULL;
     CHECK(!native_backend_new(&cfg, err, sizeof err) && strstr(err, "path="));
+
+    char tmp[] = "/tmp/evallua_not_gguf.XXXXXX";       /* a text file named like a model */
+    int fd = mkstemp(tmp);
+    CHECK(fd >= 0 && write(fd, "hello, this is not a model file\n", 32) == 32);
+    if (fd >= 0) close(fd);
+    cfg.path = tmp;
+    CHECK(!native_backend_new(&cfg, err, sizeof err));
+    CHECK(strstr(err, tmp) && strstr(err, "not a GGUF file"));
+    unlink(tmp);
+
+    /* out of memory: the sizes are checked before anything big is allocated */
+    cfg.path = model_path;
+    cfg.ctx = 512;
+    cfg.mem_limit = 1 << 20;
+    CHECK(!native_backend_new(&cfg, err, sizeof err));
+    printf("memory: %s\n", err);
+    CHECK(strstr(err, model_path) && strstr(err, "not enough memory for ctx=512") &&
+          strstr(err, "MiB") && strstr(err, "mem_limit is 1 MiB"));
+    cfg.mem_limit = (size_t)1 << 30;
+    backend *b = native_backend_new(&cfg, err, sizeof err);
+    CHECK(b != NULL);
+    if (b) b->vt->destroy(b);
 }
 
 /* ---- SmolLM2 against llama.cpp ------------------------------------------------------ */
@@ -576,6 +658,40 @@ static void smol_generate(backend *b, tokenizer *tok, const cJSON *run, int n_sa
     free_all(&q, &r, 1);
 }
 
+/* The fixture's prompts (12 tokens greedy, every other one with a stop string) decoded
+   together give exactly what decoding them one at a time gives. */
+static void smol_batched(backend *together, const char *path, const cJSON *runs)
+{
+    char err[512] = "";
+    native_config cfg = {.path = path, .threads = 2, .ctx = 512, .parallel = 1};
+    backend *one = native_backend_new(&cfg, err, sizeof err);
+    CHECK(one != NULL);
+    if (!one) return;
+    eval_request q[8];
+    eval_response ra[8], rb[8];
+    int n = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, runs) {
+        if (n == 8) break;
+        q[n] = gen_req(cJSON_GetObjectItem(r, "rendered")->valuestring, 12, 0, -1);
+        if (n % 2) set_until(&q[n], "\n");
+        n++;
+    }
+    run_ok(together, q, ra, (size_t)n);
+    run_ok(one, q, rb, (size_t)n);
+    int same = 0;
+    for (int i = 0; i < n; i++) {
+        CHECK_STR(ra[i].text, rb[i].text);
+        CHECK(ra[i].completion_tokens == rb[i].completion_tokens);
+        same += ra[i].text && rb[i].text && strcmp(ra[i].text, rb[i].text) == 0;
+    }
+    printf("SmolLM2 batched generate: %d of %d responses identical to one-at-a-time\n", same, n);
+    CHECK(n == 5);
+    for (int i = 0; i < n; i++) response_free(&rb[i]);
+    free_all(q, ra, (size_t)n);
+    one->vt->destroy(one);
+}
+
 static void test_smollm2(void)
 {
     const char *src = getenv("EVALLUA_SRC");
@@ -597,6 +713,7 @@ static void test_smollm2(void)
                       cJSON_GetObjectItem(ref, "prefix_token")->valueint);
         int same = smol_greedy(b, m, tok, cJSON_GetObjectItem(ref, "greedy"));
         smol_generate(b, tok, cJSON_GetArrayItem(cJSON_GetObjectItem(ref, "greedy"), 0), same);
+        smol_batched(b, path, cJSON_GetObjectItem(ref, "greedy"));
     }
     if (b) b->vt->destroy(b);
     tok_free(tok);
@@ -626,6 +743,10 @@ int main(void)
         test_truncation(b64);
         test_generate(b);
         test_sampling(b);
+        backend *one = open_native_parallel(0, 1);
+        CHECK(one != NULL);
+        if (one) test_batched_generate(b, one);
+        if (one) one->vt->destroy(one);
         test_stats(b);
         test_interrupt(b);
     }

@@ -1,5 +1,6 @@
 /* forward.c — the transformer, llama2.c style, over a batch of tokens: every weight matrix
- * is read once per batch (cpu_matmul), attention runs per token and head. */
+ * is read once per batch (cpu_matmul), attention runs per token and head against the KV
+ * cache of the token's own sequence (slot). */
 #include "native/cpu/forward.h"
 
 #include <math.h>
@@ -12,7 +13,7 @@
 
 struct cpu_state {
     const model *m;
-    int max_seq, max_batch;
+    int max_seq, max_batch, n_slots;
     float *x;            /* (max_batch, dim) the residual stream */
     float *xb;           /* (max_batch, dim) normalised input of a sub-layer */
     float *xb2;          /* (max_batch, dim) a sub-layer's output */
@@ -20,20 +21,36 @@ struct cpu_state {
     float *att_out;      /* (max_batch, n_heads * head_dim) attention output, before wo */
     float *hb;           /* (max_batch, ffn_dim) gate, then silu(gate) * up */
     float *hb2;          /* (max_batch, ffn_dim) up */
+    float *k, *v;        /* (max_batch, n_kv_heads * head_dim) this step's keys and values */
     float *logits;       /* (max_batch, n_vocab) */
-    float *key_cache;    /* (n_layers, max_seq, n_kv_heads * head_dim) */
-    float *value_cache;  /* (n_layers, max_seq, n_kv_heads * head_dim) */
+    float *key_cache;    /* (n_layers, n_slots, max_seq, n_kv_heads * head_dim) */
+    float *value_cache;  /* (n_layers, n_slots, max_seq, n_kv_heads * head_dim) */
     double *inv_freq;    /* (rope_dim / 2) RoPE frequencies */
+    int *slot_of, *pos_of;   /* (max_batch) scratch for cpu_forward_batch */
 };
+
+size_t cpu_state_bytes_slots(const model *m, int max_seq, int max_batch, int n_slots)
+{
+    const model_config *c = &m->cfg;
+    const size_t kv_dim = (size_t)(c->n_kv_heads * c->head_dim);
+    size_t kv = (size_t)c->n_layers * (size_t)n_slots * (size_t)max_seq * kv_dim;
+    size_t acts = 3 * (size_t)c->dim + 2 * (size_t)(c->n_heads * c->head_dim) + 2 * kv_dim +
+                  2 * (size_t)c->ffn_dim + (size_t)c->n_vocab;
+    return (2 * kv + acts * (size_t)max_batch) * sizeof(float) +
+           (size_t)c->rope_dim / 2 * sizeof(double) + 2 * (size_t)max_batch * sizeof(int);
+}
 
 size_t cpu_state_bytes(const model *m, int max_seq, int max_batch)
 {
-    const model_config *c = &m->cfg;
-    size_t kv = (size_t)c->n_layers * (size_t)max_seq * (size_t)(c->n_kv_heads * c->head_dim);
-    size_t acts = 3 * (size_t)c->dim + 2 * (size_t)(c->n_heads * c->head_dim) +
-                  2 * (size_t)c->ffn_dim + (size_t)c->n_vocab;
-    return (2 * kv + acts * (size_t)max_batch) * sizeof(float) +
-           (size_t)c->rope_dim / 2 * sizeof(double);
+    return cpu_state_bytes_slots(m, max_seq, max_batch, 1);
+}
+
+/* The cached keys (or values) of layer l, slot `slot`, from position pos on. */
+static float *cache_at(const cpu_state *s, float *cache, int l, int slot, int pos)
+{
+    const model_config *c = &s->m->cfg;
+    const size_t kv_dim = (size_t)(c->n_kv_heads * c->head_dim);
+    return cache + (((size_t)l * s->n_slots + (size_t)slot) * s->max_seq + (size_t)pos) * kv_dim;
 }
 
 static void init_rope(cpu_state *s)
@@ -47,17 +64,23 @@ static void init_rope(cpu_state *s)
     }
 }
 
-cpu_state *cpu_state_new_batch(const model *m, int max_seq, int max_batch)
+cpu_state *cpu_state_new_slots(const model *m, int max_seq, int max_batch, int n_slots)
 {
     const model_config *c = &m->cfg;
     const size_t B = (size_t)(max_batch > 0 ? max_batch : 1);
+    const size_t S = (size_t)(n_slots > 0 ? n_slots : 1);
     size_t q_dim = (size_t)(c->n_heads * c->head_dim);
     size_t kv_dim = (size_t)(c->n_kv_heads * c->head_dim);
-    size_t cache = (size_t)c->n_layers * (size_t)max_seq * kv_dim;
+    size_t cache = (size_t)c->n_layers * S * (size_t)max_seq * kv_dim;
     cpu_state *s = xcalloc(1, sizeof *s);
     s->m = m;
     s->max_seq = max_seq;
     s->max_batch = (int)B;
+    s->n_slots = (int)S;
+    s->k = xcalloc(B * kv_dim, sizeof(float));
+    s->v = xcalloc(B * kv_dim, sizeof(float));
+    s->slot_of = xcalloc(B, sizeof(int));
+    s->pos_of = xcalloc(B, sizeof(int));
     s->x = xcalloc(B * (size_t)c->dim, sizeof(float));
     s->xb = xcalloc(B * (size_t)c->dim, sizeof(float));
     s->xb2 = xcalloc(B * (size_t)c->dim, sizeof(float));
@@ -73,6 +96,11 @@ cpu_state *cpu_state_new_batch(const model *m, int max_seq, int max_batch)
     return s;
 }
 
+cpu_state *cpu_state_new_batch(const model *m, int max_seq, int max_batch)
+{
+    return cpu_state_new_slots(m, max_seq, max_batch, 1);
+}
+
 cpu_state *cpu_state_new(const model *m, int max_seq)
 {
     return cpu_state_new_batch(m, max_seq, 1);
@@ -83,7 +111,7 @@ void cpu_state_free(cpu_state *s)
     if (!s) return;
     free(s->x); free(s->xb); free(s->xb2); free(s->q); free(s->att_out);
     free(s->hb); free(s->hb2); free(s->logits); free(s->key_cache); free(s->value_cache);
-    free(s->inv_freq);
+    free(s->inv_freq); free(s->k); free(s->v); free(s->slot_of); free(s->pos_of);
     free(s);
 }
 
@@ -95,37 +123,50 @@ static void add_bias(float *y, const gguf_tensor *b, int n, int rows, size_t str
         for (int i = 0; i < n; i++) y[(size_t)r * stride + i] += v[i];
 }
 
-/* Grouped-query attention of n queries (positions pos..pos+n-1) against the cached keys
-   and values of one layer, each query seeing positions 0..its own. */
-static void attention(cpu_state *s, const float *kc, const float *vc, int n, int pos)
+/* Grouped-query attention of the n queries of this step against the cached keys and values
+   of layer l, query b seeing positions 0..pos[b] of its own slot. */
+static void attention(cpu_state *s, int l, const int *slot, const int *pos, int n)
 {
     const model_config *c = &s->m->cfg;
     const int hd = c->head_dim, kv_dim = c->n_kv_heads * hd, group = c->n_heads / c->n_kv_heads;
     const int q_dim = c->n_heads * hd, items = n * c->n_heads;
     const float scale = 1.0f / sqrtf((float)hd);
-    #pragma omp parallel if ((int64_t)items * (pos + n) >= 2048)
+    int max_len = 0;
+    for (int b = 0; b < n; b++) max_len = pos[b] + 1 > max_len ? pos[b] + 1 : max_len;
+    #pragma omp parallel if ((int64_t)items * max_len >= 2048)
     {
-        float *att = xmalloc((size_t)(pos + n) * sizeof(float));    /* (pos + n) scores */
+        float *att = xmalloc((size_t)max_len * sizeof(float));    /* (max_len) scores */
         #pragma omp for schedule(dynamic, 1)
         for (int it = 0; it < items; it++) {
-            const int b = it / c->n_heads, h = it % c->n_heads, len = pos + b + 1;
-            const int kvh = h / group;
+            const int b = it / c->n_heads, h = it % c->n_heads, kvh = h / group;
+            const float *kc = cache_at(s, s->key_cache, l, slot[b], 0);
+            const float *vc = cache_at(s, s->value_cache, l, slot[b], 0);
             cpu_attention_head(s->q + (size_t)b * q_dim + h * hd, kc + kvh * hd, vc + kvh * hd,
-                               (size_t)kv_dim, len, hd, scale, att,
+                               (size_t)kv_dim, pos[b] + 1, hd, scale, att,
                                s->att_out + (size_t)b * q_dim + h * hd);
         }
         free(att);
     }
 }
 
-const float *cpu_forward_batch(cpu_state *s, const int32_t *tokens, int n, int pos, int n_out)
+/* 1 when every token, slot and position of a step is in range. */
+static int step_ok(const cpu_state *s, const int32_t *tokens, const int *slot, const int *pos,
+                   int n, int n_out)
+{
+    if (n < 1 || n > s->max_batch || n_out < 0 || n_out > n) return 0;
+    for (int b = 0; b < n; b++)
+        if (tokens[b] < 0 || tokens[b] >= s->m->cfg.n_vocab || slot[b] < 0 ||
+            slot[b] >= s->n_slots || pos[b] < 0 || pos[b] >= s->max_seq)
+            return 0;
+    return 1;
+}
+
+const float *cpu_forward_multi(cpu_state *s, const int32_t *tokens, const int *slot,
+                               const int *pos, int n, int n_out)
 {
     const model *m = s->m;
     const model_config *c = &m->cfg;
-    if (n < 1 || n > s->max_batch || n_out < 0 || n_out > n || pos < 0 || pos + n > s->max_seq)
-        return NULL;
-    for (int b = 0; b < n; b++)
-        if (tokens[b] < 0 || tokens[b] >= c->n_vocab) return NULL;
+    if (!step_ok(s, tokens, slot, pos, n, n_out)) return NULL;
     const int dim = c->dim, hd = c->head_dim, ffn = c->ffn_dim;
     const int q_dim = c->n_heads * hd, kv_dim = c->n_kv_heads * hd;
     float *x = s->x;                                                   /* (n, dim) */
@@ -133,28 +174,27 @@ const float *cpu_forward_batch(cpu_state *s, const int32_t *tokens, int n, int p
     for (int b = 0; b < n; b++) cpu_get_row(m->tok_embd, tokens[b], x + (size_t)b * dim);
     for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *w = &m->layers[l];
-        float *kc = s->key_cache + (size_t)l * s->max_seq * kv_dim;     /* (max_seq, kv_dim) */
-        float *vc = s->value_cache + (size_t)l * s->max_seq * kv_dim;
-        float *k = kc + (size_t)pos * kv_dim, *v = vc + (size_t)pos * kv_dim;  /* (n, kv_dim) */
 
         /* attention: x += wo(attn(rope(wq xn), rope(wk xn), wv xn)) with xn = rmsnorm(x) */
         for (int b = 0; b < n; b++)
             cpu_rmsnorm(s->xb + (size_t)b * dim, x + (size_t)b * dim, w->attn_norm->data, dim,
                         c->rms_eps);
         cpu_matmul(w->wq, s->xb, n, s->q);
-        cpu_matmul(w->wk, s->xb, n, k);
-        cpu_matmul(w->wv, s->xb, n, v);
+        cpu_matmul(w->wk, s->xb, n, s->k);
+        cpu_matmul(w->wv, s->xb, n, s->v);
         add_bias(s->q, w->bq, q_dim, n, (size_t)q_dim);
-        add_bias(k, w->bk, kv_dim, n, (size_t)kv_dim);
-        add_bias(v, w->bv, kv_dim, n, (size_t)kv_dim);
-        for (int b = 0; b < n; b++) {
-            const double rpos = (pos + b) / (double)c->rope_scale;
+        add_bias(s->k, w->bk, kv_dim, n, (size_t)kv_dim);
+        add_bias(s->v, w->bv, kv_dim, n, (size_t)kv_dim);
+        for (int b = 0; b < n; b++) {                 /* rotate, then store in the slot */
+            const double rpos = pos[b] / (double)c->rope_scale;
+            float *kb = s->k + (size_t)b * kv_dim, *vb = s->v + (size_t)b * kv_dim;
             cpu_rope(s->q + (size_t)b * q_dim, c->n_heads, hd, c->rope_dim, s->inv_freq, rpos,
                      c->rope_neox);
-            cpu_rope(k + (size_t)b * kv_dim, c->n_kv_heads, hd, c->rope_dim, s->inv_freq, rpos,
-                     c->rope_neox);
+            cpu_rope(kb, c->n_kv_heads, hd, c->rope_dim, s->inv_freq, rpos, c->rope_neox);
+            memcpy(cache_at(s, s->key_cache, l, slot[b], pos[b]), kb, kv_dim * sizeof(float));
+            memcpy(cache_at(s, s->value_cache, l, slot[b], pos[b]), vb, kv_dim * sizeof(float));
         }
-        attention(s, kc, vc, n, pos);
+        attention(s, l, slot, pos, n);
         cpu_matmul(w->wo, s->att_out, n, s->xb2);
         for (size_t i = 0; i < (size_t)n * dim; i++) x[i] += s->xb2[i];
 
@@ -175,6 +215,35 @@ const float *cpu_forward_batch(cpu_state *s, const int32_t *tokens, int n, int p
                     c->rms_eps);
     cpu_matmul(m->output, s->xb, n_out, s->logits);
     return s->logits;
+}
+
+const float *cpu_forward_batch(cpu_state *s, const int32_t *tokens, int n, int pos, int n_out)
+{
+    if (n < 1 || n > s->max_batch || pos < 0) return NULL;
+    for (int b = 0; b < n; b++) {
+        s->slot_of[b] = 0;
+        s->pos_of[b] = pos + b;
+    }
+    return cpu_forward_multi(s, tokens, s->slot_of, s->pos_of, n, n_out);
+}
+
+void cpu_state_copy_prefix(cpu_state *s, int dst, int src, int n)
+{
+    const model_config *c = &s->m->cfg;
+    const size_t bytes = (size_t)n * (size_t)(c->n_kv_heads * c->head_dim) * sizeof(float);
+    if (dst == src || n <= 0 || n > s->max_seq || dst < 0 || src < 0 || dst >= s->n_slots ||
+        src >= s->n_slots)
+        return;
+    for (int l = 0; l < c->n_layers; l++) {
+        memcpy(cache_at(s, s->key_cache, l, dst, 0), cache_at(s, s->key_cache, l, src, 0), bytes);
+        memcpy(cache_at(s, s->value_cache, l, dst, 0), cache_at(s, s->value_cache, l, src, 0),
+               bytes);
+    }
+}
+
+int cpu_state_slots(const cpu_state *s)
+{
+    return s->n_slots;
 }
 
 const float *cpu_forward(cpu_state *s, int32_t token, int pos)

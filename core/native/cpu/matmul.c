@@ -142,12 +142,24 @@ static void attn_head_portable(const float *q, const float *k, const float *v, s
     for (int t = 0; t < len; t++) axpy_portable(out, att[t] * inv, v + (size_t)t * stride, hd);
 }
 
+static int32_t dot_k_portable(const int8_t *w, const int8_t *x, const int16_t *sc)
+{
+    int32_t sum = 0;
+    for (int g = 0; g < 16; g++, w += 16, x += 16) {
+        int32_t s = 0;
+        for (int l = 0; l < 16; l++) s += w[l] * x[l];
+        sum += sc[g] * s;
+    }
+    return sum;
+}
+
 static const cpu_kernels portable = {
     "portable", quantize_portable,
     {dot_q4_0_portable, dot_q4_1_portable, dot_q5_0_portable, dot_q5_1_portable,
      dot_q8_0_portable},
     {NULL, NULL, NULL, NULL, NULL},
-    dot_f32_portable, dot_f16_portable, axpy_portable, attn_head_portable, 1 << 30};
+    dot_f32_portable, dot_f16_portable, axpy_portable, attn_head_portable, 1 << 30,
+    dot_k_portable};
 
 /* ---- dispatch ------------------------------------------------------------------------ */
 
@@ -227,6 +239,135 @@ float cpu_dot_q8a(gguf_dtype t, const void *row, const block_q8a *x, int n)
     return slot >= 0 ? kernels()->dot[slot](row, x, n / 32) : 0.0f;
 }
 
+/* ---- K-quants through q8_K activations ------------------------------------------------ */
+
+int cpu_type_uses_q8k(gguf_dtype t)
+{
+    return t == GGUF_DT_Q4_K || t == GGUF_DT_Q5_K || t == GGUF_DT_Q6_K;
+}
+
+/* ggml's quantize_row_q8_K_ref: scale -127 / (the value of largest magnitude). */
+void cpu_quantize_q8k(const float *x, block_q8k *out, int n)
+{
+    for (int b = 0; b < n / QK_K; b++, x += QK_K) {
+        float max = 0, amax = 0;
+        for (int j = 0; j < QK_K; j++)
+            if (fabsf(x[j]) > amax) { amax = fabsf(x[j]); max = x[j]; }
+        memset(&out[b], 0, sizeof out[b]);
+        if (amax == 0) continue;
+        const float iscale = -127.0f / max;
+        for (int j = 0; j < QK_K; j++) {
+            int v = (int)nearbyintf(iscale * x[j]);
+            out[b].qs[j] = (int8_t)(v < 127 ? v : 127);
+            out[b].bsums[j / 16] = (int16_t)(out[b].bsums[j / 16] + out[b].qs[j]);
+        }
+        out[b].d = 1.0f / iscale;
+    }
+}
+
+/* A K-quant weight row unpacked for integer products: per block of 256 its values, per
+   group of 16 its scale and min, per block the float multipliers of both. */
+typedef struct krow {
+    int8_t *q;           /* (n) values: 0..15 (Q4_K), 0..31 (Q5_K), -32..31 (Q6_K) */
+    int16_t *sc, *mn;    /* (n / 16) */
+    float *d, *dmin;     /* (n / 256); dmin 0 for Q6_K */
+} krow;
+
+static void unpack_q45_k(const void *blk, int five, krow *r, int i)
+{
+    const block_q4_k *b4 = blk;
+    const block_q5_k *b5 = blk;
+    const uint8_t *qs = five ? b5->qs : b4->qs, *scales = five ? b5->scales : b4->scales;
+    int8_t *q = r->q + (size_t)i * QK_K;
+    r->d[i] = fp16_to_f32(b4->d);                  /* d and dmin lead both layouts */
+    r->dmin[i] = fp16_to_f32(b4->dmin);
+    for (int j = 0; j < 8; j++) {                   /* sub-blocks of 32 = groups 2j, 2j+1 */
+        uint8_t sc, m;
+        quant_scale_min_k4(j, scales, &sc, &m);
+        r->sc[i * 16 + 2 * j] = r->sc[i * 16 + 2 * j + 1] = sc;
+        r->mn[i * 16 + 2 * j] = r->mn[i * 16 + 2 * j + 1] = m;
+    }
+    for (int c = 0; c < 4; c++, qs += 32, q += 64)  /* 64 values per 32 bytes */
+        for (int l = 0; l < 32; l++) {
+            q[l] = (int8_t)(qs[l] & 0xF);
+            q[l + 32] = (int8_t)(qs[l] >> 4);
+            if (five) {
+                q[l] = (int8_t)(q[l] + ((b5->qh[l] >> (2 * c)) & 1) * 16);
+                q[l + 32] = (int8_t)(q[l + 32] + ((b5->qh[l] >> (2 * c + 1)) & 1) * 16);
+            }
+        }
+}
+
+static void unpack_q6_k(const block_q6_k *b, krow *r, int i)
+{
+    const uint8_t *ql = b->ql, *qh = b->qh;
+    int8_t *q = r->q + (size_t)i * QK_K;
+    r->d[i] = fp16_to_f32(b->d);
+    r->dmin[i] = 0;
+    for (int g = 0; g < 16; g++) {
+        r->sc[i * 16 + g] = b->scales[g];
+        r->mn[i * 16 + g] = 0;
+    }
+    for (int n = 0; n < QK_K; n += 128, q += 128, ql += 64, qh += 32)
+        for (int l = 0; l < 32; l++) {
+            q[l] = (int8_t)(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+            q[l + 32] = (int8_t)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+            q[l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+            q[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        }
+}
+
+static void unpack_k_row(gguf_dtype t, const void *row, int nb, krow *r)
+{
+    const size_t bb = gguf_dtype_block_bytes(t);
+    for (int i = 0; i < nb; i++) {
+        const char *blk = (const char *)row + (size_t)i * bb;
+        if (t == GGUF_DT_Q6_K) unpack_q6_k((const block_q6_k *)blk, r, i);
+        else unpack_q45_k(blk, t == GGUF_DT_Q5_K, r, i);
+    }
+}
+
+/* One unpacked row with one token's q8_K activations (nb blocks). */
+static float dot_krow(const cpu_kernels *k, const krow *r, const block_q8k *x, int nb)
+{
+    float sum = 0;
+    for (int i = 0; i < nb; i++) {
+        int32_t isum = k->dot_k(r->q + (size_t)i * QK_K, x[i].qs, r->sc + i * 16), imin = 0;
+        if (r->dmin[i] != 0)
+            for (int g = 0; g < 16; g++) imin += r->mn[i * 16 + g] * x[i].bsums[g];
+        sum += r->d[i] * x[i].d * (float)isum - r->dmin[i] * x[i].d * (float)imin;
+    }
+    return sum;
+}
+
+/* Rows of a K-quant type: activations quantized once, each row unpacked once per batch. */
+static void matmul_q8k(const cpu_kernels *k, const gguf_tensor *w, const float *x, int n_tok,
+                       float *y)
+{
+    const int n = (int)w->ne[0], nb = n / QK_K;
+    const int64_t rows = w->ne[1];
+    const size_t rb = gguf_row_bytes(w->type, n);
+    const char *base = w->data;
+    block_q8k *xq = xmalloc((size_t)n_tok * (size_t)nb * sizeof *xq);
+    const int parallel = (int64_t)n * rows * n_tok >= PARALLEL_MIN_MACS;
+    #pragma omp parallel if (parallel)
+    {
+        krow r = {xmalloc((size_t)n), xmalloc((size_t)n / 16 * sizeof(int16_t)),
+                  xmalloc((size_t)n / 16 * sizeof(int16_t)), xmalloc((size_t)nb * sizeof(float)),
+                  xmalloc((size_t)nb * sizeof(float))};
+        #pragma omp for schedule(static)
+        for (int t = 0; t < n_tok; t++) cpu_quantize_q8k(x + (size_t)t * n, xq + (size_t)t * nb, n);
+        #pragma omp for schedule(static)
+        for (int64_t row = 0; row < rows; row++) {
+            unpack_k_row(w->type, base + row * rb, nb, &r);
+            for (int t = 0; t < n_tok; t++)
+                y[(size_t)t * rows + row] = dot_krow(k, &r, xq + (size_t)t * nb, nb);
+        }
+        free(r.q); free(r.sc); free(r.mn); free(r.d); free(r.dmin);
+    }
+    free(xq);
+}
+
 /* ---- the driver ---------------------------------------------------------------------- */
 
 /* Rows through quantized activations: each weight row is read once for all n_tok rows. */
@@ -261,7 +402,7 @@ static void matmul_q8a(const cpu_kernels *k, const gguf_tensor *w, const float *
     free(xq);
 }
 
-/* Rows in float: F32 as stored, F16 converted on the fly, others decoded once per row. */
+/* Rows in float: F32 as stored, F16 converted on the fly, BF16 decoded once per row. */
 static void matmul_float(const cpu_kernels *k, const gguf_tensor *w, const float *x, int n_tok,
                          float *y)
 {
@@ -293,5 +434,6 @@ void cpu_matmul(const gguf_tensor *w, const float *x, int n_tok, float *y)
     const cpu_kernels *k = kernels();
     if (n_tok <= 0) return;
     if (q8a_slot(w->type) >= 0) matmul_q8a(k, w, x, n_tok, y);
+    else if (cpu_type_uses_q8k(w->type)) matmul_q8k(k, w, x, n_tok, y);
     else matmul_float(k, w, x, n_tok, y);
 }

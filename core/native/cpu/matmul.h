@@ -2,8 +2,11 @@
  * them: for the 32-value block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) each activation row is
  * quantized to 8 bits in blocks of 32 (scale d rounded to half precision like ggml's
  * q8_0/q8_1, plus s = d * sum for the types with an offset) and each block's dot product is
- * an integer sum scaled once. F32/F16/BF16 and the K-quants multiply in float (K-quant rows
- * are decoded once per row and batch).
+ * an integer sum scaled once. The K-quants (Q4_K, Q5_K, Q6_K) multiply activations quantized
+ * like ggml's q8_K (blocks of 256, float scale, sums per 16): each weight row is unpacked once
+ * per batch into 8-bit values and per-16 scales/mins, then every 16-value group is an
+ * integer dot product, scaled per group in integers and per block in float, as ggml does.
+ * F32/F16/BF16 multiply in float.
  *
  * Two implementations with the same arithmetic: AVX2+FMA+F16C (chosen at run time when the
  * CPU has them) and portable C. Integer block sums are exact in both; only the order of the
@@ -23,6 +26,14 @@ typedef struct block_q8a {
     int8_t qs[32];
 } block_q8a;
 
+/* One block of 256 activations for the K-quant types (ggml's q8_K): value ≈ d * qs[i],
+   d = max / -127 for the value of largest magnitude max; bsums[g] = sum of qs[16g..16g+15]. */
+typedef struct block_q8k {
+    float d;
+    int8_t qs[256];
+    int16_t bsums[16];
+} block_q8k;
+
 /* y = x W^T for n_tok rows: x is (n_tok, ne[0]) row-major, y is (n_tok, ne[1]). */
 void cpu_matmul(const gguf_tensor *w, const float *x, int n_tok, float *y);
 
@@ -33,6 +44,10 @@ void cpu_quantize_q8a(const float *x, block_q8a *out, int n);
 float cpu_dot_q8a(gguf_dtype t, const void *row, const block_q8a *x, int n);
 /* 1 when t multiplies through cpu_dot_q8a (quantized activations), else 0. */
 int cpu_type_uses_q8a(gguf_dtype t);
+/* Quantize n activations (n a multiple of 256) into n/256 q8_K blocks. */
+void cpu_quantize_q8k(const float *x, block_q8k *out, int n);
+/* 1 when t (Q4_K, Q5_K, Q6_K) multiplies through q8_K activations, else 0. */
+int cpu_type_uses_q8k(gguf_dtype t);
 
 /* Dot product of n floats and y += a x over n floats, with the kernels in use (attention). */
 float cpu_dot_f32(const float *a, const float *b, int n);

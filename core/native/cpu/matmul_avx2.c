@@ -243,11 +243,29 @@ AVX2_FN static void attn_head_avx2(const float *q, const float *k, const float *
     for (int j = 0; j < nv; j++) _mm256_storeu_ps(out + 8 * j, _mm256_mul_ps(acc[j], inv));
 }
 
+/* One K-quant block (see matmul_impl.h): two groups of 16 per 32-byte step, their int32
+   partial sums scaled by the groups' scales in integers. */
+AVX2_FN static int32_t dot_k_avx2(const int8_t *w, const int8_t *x, const int16_t *sc)
+{
+    __m256i acc = _mm256_setzero_si256();
+    for (int g = 0; g < 16; g += 2) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(w + 16 * g));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(x + 16 * g));
+        __m256i s = _mm256_setr_epi32(sc[g], sc[g], sc[g], sc[g], sc[g + 1], sc[g + 1],
+                                      sc[g + 1], sc[g + 1]);
+        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(dot_i8i8(a, b), s));
+    }
+    __m128i v = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(v);
+}
+
 static const cpu_kernels avx2 = {
     "avx2", quantize_avx2,
     {dot_q4_0_avx2, dot_q4_1_avx2, dot_q5_0_avx2, dot_q5_1_avx2, dot_q8_0_avx2},
     {dot4_q4_0_avx2, dot4_q4_1_avx2, dot4_q5_0_avx2, dot4_q5_1_avx2, dot4_q8_0_avx2},
-    dot_f32_avx2, dot_f16_avx2, axpy_avx2, attn_head_avx2, 128};
+    dot_f32_avx2, dot_f16_avx2, axpy_avx2, attn_head_avx2, 128, dot_k_avx2};
 
 const cpu_kernels *cpu_kernels_avx2(void)
 {
