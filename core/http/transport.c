@@ -268,7 +268,9 @@ static void slot_free(transport *t, xfer *x)
     t->free_stack[t->n_free++] = (int)(x - t->slots);
 }
 
-int transport_start(transport *t, xfer *x, const char *url, char *err, size_t errlen)
+/* Start x as a POST of its body (get = 0) or a GET of url (get = 1). */
+static int start_transfer(transport *t, xfer *x, const char *url, int get, char *err,
+                          size_t errlen)
 {
     buf_clear(&x->resp);
     x->retry_after = -1;
@@ -276,8 +278,12 @@ int transport_start(transport *t, xfer *x, const char *url, char *err, size_t er
     x->errbuf[0] = '\0';
     x->started = mono_s();
     CURLcode c = curl_easy_setopt(x->easy, CURLOPT_URL, url);
-    if (!c) c = curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body.len);
-    if (!c) c = curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, buf_str(&x->body));
+    if (get) {
+        if (!c) c = curl_easy_setopt(x->easy, CURLOPT_HTTPGET, 1L);
+    } else {
+        if (!c) c = curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body.len);
+        if (!c) c = curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, buf_str(&x->body));
+    }
     CURLMcode mc = c ? CURLM_OK : curl_multi_add_handle(multi_of(t, x), x->easy);
     if (c || mc) {
         errf(err, errlen, "cannot start a transfer to %s: %s", url,
@@ -288,23 +294,14 @@ int transport_start(transport *t, xfer *x, const char *url, char *err, size_t er
     return 0;
 }
 
+int transport_start(transport *t, xfer *x, const char *url, char *err, size_t errlen)
+{
+    return start_transfer(t, x, url, 0, err, errlen);
+}
+
 int transport_start_get(transport *t, xfer *x, const char *url, char *err, size_t errlen)
 {
-    buf_clear(&x->resp);
-    x->retry_after = -1;
-    x->too_big = 0;
-    x->errbuf[0] = '\0';
-    x->started = mono_s();
-    CURLcode c = curl_easy_setopt(x->easy, CURLOPT_URL, url);
-    if (!c) c = curl_easy_setopt(x->easy, CURLOPT_HTTPGET, 1L);
-    CURLMcode mc = c ? CURLM_OK : curl_multi_add_handle(multi_of(t, x), x->easy);
-    if (c || mc) {
-        errf(err, errlen, "cannot start a transfer to %s: %s", url,
-             c ? curl_easy_strerror(c) : curl_multi_strerror(mc));
-        slot_free(t, x);
-        return -1;
-    }
-    return 0;
+    return start_transfer(t, x, url, 1, err, errlen);
 }
 
 /* Tell curl about one socket's readiness (or, for CURL_SOCKET_TIMEOUT, that time passed). */
