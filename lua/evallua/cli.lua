@@ -306,7 +306,9 @@ function M.list(opts)
   local rows = {}
   for _, t in ipairs(reg.tasks) do
     local metrics = {}
-    for i, m in ipairs(t.metric_specs) do metrics[i] = m.name end
+    for _, m in ipairs(t.metric_specs) do -- the keys it reports (custom metrics may name several)
+      for _, name in ipairs(m.reports or { m.report_as or m.name }) do metrics[#metrics + 1] = name end
+    end
     rows[#rows + 1] = { t.name, t.output_type, table.concat(metrics, ","), tostring(t.num_fewshot),
       table.concat(t.aliases, ", ") }
   end
