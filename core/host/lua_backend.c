@@ -163,7 +163,10 @@ static int backend_open(lua_State *L)
         lua_pushstring(L, err); /* a configuration message: no Lua position in front of it */
         return lua_error(L);
     }
-    open_cache(L, &lb->b, kind, native ? opt_string(L, 1, "path") : opt_string(L, 1, "model"));
+    /* answers computed on a GPU (FP16 rounding) are kept apart from the CPU's */
+    const char *device = native ? opt_string(L, 1, "device") : NULL;
+    const char *cache_kind = device && strcmp(device, "cuda") == 0 ? "native-cuda" : kind;
+    open_cache(L, &lb->b, cache_kind, native ? opt_string(L, 1, "path") : opt_string(L, 1, "model"));
     return 1;
 }
 
