@@ -1,6 +1,7 @@
 -- evallua.scoring — responses to filtered answers to per-sample metric values to
 -- aggregated scores with standard errors. Every per-sample loop that does real work
 -- (regex filters, exact match, argmax over choices, bootstrap) runs in C, in bulk.
+local metrics = require "evallua.metrics"
 local score = require "evallua.score"
 
 local M = {}
@@ -119,6 +120,14 @@ function M.sample_metrics(t, samples, filtered)
           ignore_case = m.ignore_case, ignore_punctuation = m.ignore_punctuation,
           ignore_numbers = m.ignore_numbers, regexes_to_ignore = m.regexes_to_ignore,
         })
+      elseif m.name == "quasi_exact_match" then
+        -- HELM's quasi-exact match: equal after SQuAD's normalisation (lower case, no
+        -- punctuation, no articles, single spaces), any of the references
+        local golds = {}
+        for i, s in ipairs(samples) do
+          golds[i] = type(s.target) == "table" and s.target or { tostring(s.target) }
+        end
+        values.quasi_exact_match = metrics.squad(filtered, golds).exact
       end
     end
   end

@@ -30,6 +30,7 @@ M.METRICS = {
   generate_until = {
     exact_match = { aggregation = "mean", higher_is_better = true,
                     options = { "ignore_case", "ignore_punctuation", "ignore_numbers", "regexes_to_ignore" } },
+    quasi_exact_match = { aggregation = "mean", higher_is_better = true },
   },
 }
 
