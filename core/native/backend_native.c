@@ -1,6 +1,8 @@
-/* backend_native.c — the native CPU backend: tokenization, prefix-sharing scheduling and
- * the three request kinds over cpu_forward (see backend_native.h for the rules). */
+/* backend_native.c — the native backend: loading, tokenization (lm-eval's rules), loglikelihood
+ * and rolling requests with prefix sharing, on the CPU or the GPU (see backend_native.h for the
+ * rules); generation is in generate.c. */
 #include "native/backend_native.h"
+#include "native/native_internal.h"
 
 #include <math.h>
 #include <omp.h>
@@ -21,28 +23,6 @@
 #include "report/progress.h"
 #include "util/buf.h"
 
-#define DEFAULT_CTX_CAP 4096
-#define DEFAULT_BATCH 64
-#define DEFAULT_MAX_TOKENS 256
-#define DEFAULT_PARALLEL 8
-
-typedef struct native_backend {
-    backend base;
-    char *path, *label;
-    int threads, ctx, batch, progress;
-    int parallel;               /* generate requests decoded together */
-    double mem_limit;           /* bytes the model and states may take (0: unknown) */
-    model *m;
-    tokenizer *tok;
-    chat_template *chat;        /* NULL when the template was not recognised: chat_err */
-    char chat_err[512];
-    int32_t prefix_token;       /* BOS, else EOS: the token before an empty context */
-    cpu_state *st;              /* device=cpu */
-    struct cuda_state *gpu;     /* device=cuda (NULL otherwise) */
-    tok_ids cached;             /* the tokens whose K/V the state holds, positions 0.. */
-    native_info info;
-} native_backend;
-
 /* One scored sequence: a loglikelihood pair or one window of a rolling request. */
 typedef struct ll_item {
     size_t resp;                /* index of the response it adds to */
@@ -55,18 +35,6 @@ typedef struct ll_list {
     size_t n, cap;
 } ll_list;
 
-/* What one run() is doing: its requests, responses, progress and counters. */
-typedef struct run_ctx {
-    native_backend *b;
-    const eval_request *reqs;
-    eval_response *resps;
-    size_t n;
-    int *pending;               /* per response: items still to score */
-    unsigned char *final;       /* per response: done and reported */
-    progress *prog;
-    size_t done, failed;
-    int64_t tokens;
-} run_ctx;
 
 /* The memory the model and its state may take, 0 when unknown, and where the figure comes
    from: cfg_limit (mem_limit) when set, else the smaller of physical memory and the cgroup's
@@ -92,7 +60,7 @@ static double memory_limit(size_t cfg_limit, const char **source)
     return have;
 }
 
-static double now_s(void)
+double native_now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -101,7 +69,7 @@ static double now_s(void)
 
 /* ---- responses and progress ---------------------------------------------------------- */
 
-static void resp_done(run_ctx *rc, size_t i)
+void native_resp_done(run_ctx *rc, size_t i)
 {
     eval_response *r = &rc->resps[i];
     if (rc->final[i]) return;
@@ -114,7 +82,7 @@ static void resp_done(run_ctx *rc, size_t i)
 }
 
 /* Mark response i failed with msg (once; later items of the same response are skipped). */
-static void resp_fail(run_ctx *rc, size_t i, const char *msg)
+void native_resp_fail(run_ctx *rc, size_t i, const char *msg)
 {
     eval_response *r = &rc->resps[i];
     if (r->status == RESP_FAILED) return;
@@ -149,7 +117,7 @@ static int feed(native_backend *b, const int32_t *toks, size_t n, size_t first_o
     size_t start = lcp < first_out ? lcp : first_out;
     b->info.tokens_reused += (int64_t)start;
     b->cached.n = start;
-    double t0 = now_s();
+    double t0 = native_now_s();
     const int vocab = b->m->cfg.n_vocab;
     for (size_t p0 = start; p0 < n;) {
         if (backend_interrupted) return -2;
@@ -163,7 +131,7 @@ static int feed(native_backend *b, const int32_t *toks, size_t n, size_t first_o
             fn(ud, out_from + (size_t)j, logits + (size_t)j * vocab);
         p0 = p1;
     }
-    double dt = now_s() - t0;
+    double dt = native_now_s() - t0;
     int64_t fed = (int64_t)(n - start);
     b->info.tokens_evaluated += fed;
     if (decode) { b->info.decode_seconds += dt; b->info.decode_tokens += fed; }
@@ -171,7 +139,7 @@ static int feed(native_backend *b, const int32_t *toks, size_t n, size_t first_o
     return 0;
 }
 
-static int argmax(const float *v, int n)
+int native_argmax(const float *v, int n)
 {
     int best = 0;
     for (int i = 1; i < n; i++)
@@ -190,7 +158,7 @@ static double log_softmax_at(const float *v, int n, int target)
 
 /* ---- tokenization (lm-eval's rules) ------------------------------------------------ */
 
-static void encode(const native_backend *b, const char *s, size_t n, int add_bos, tok_ids *out)
+void native_encode(const native_backend *b, const char *s, size_t n, int add_bos, tok_ids *out)
 {
     tok_encode(b->tok, s, n, add_bos, 1, out);
 }
@@ -204,17 +172,17 @@ static int ll_tokens(native_backend *b, const char *context, const char *cont, l
     tok_ids ctx_enc = {0}, cont_enc = {0};
     if (nctx == 0 && nctx == strlen(context)) {
         tok_ids_push(&ctx_enc, b->prefix_token);
-        encode(b, cont, ncont, 0, &cont_enc);
+        native_encode(b, cont, ncont, 0, &cont_enc);
     } else {
         tok_ids whole = {0};
         char *joined = xmalloc(strlen(context) + ncont + 1);
         memcpy(joined, context, strlen(context));
         memcpy(joined + strlen(context), cont, ncont + 1);
-        encode(b, context, nctx, 1, &ctx_enc);
-        encode(b, joined, strlen(joined), 1, &whole);
+        native_encode(b, context, nctx, 1, &ctx_enc);
+        native_encode(b, joined, strlen(joined), 1, &whole);
         for (size_t i = ctx_enc.n; i < whole.n; i++) tok_ids_push(&cont_enc, whole.v[i]);
         if (cont_enc.n == 0 && strlen(joined) > nctx)   /* merged into the context: */
-            encode(b, joined + nctx, strlen(joined + nctx), 0, &cont_enc);  /* on its own */
+            native_encode(b, joined + nctx, strlen(joined + nctx), 0, &cont_enc);  /* on its own */
         free(joined);
         tok_ids_free(&whole);
         if (ctx_enc.n == 0) tok_ids_push(&ctx_enc, b->prefix_token);   /* no BOS: prefix */
@@ -242,7 +210,7 @@ static void rolling_windows(native_backend *b, const char *text, size_t resp, ll
                             int *count)
 {
     tok_ids t = {0};
-    encode(b, text, strlen(text), 0, &t);
+    native_encode(b, text, strlen(text), 0, &t);
     const size_t L = (size_t)b->ctx;
     size_t predicted = 0;
     *count = 0;
@@ -285,7 +253,7 @@ static void score_position(void *ud, size_t pos, const float *logits)
     score_acc *a = ud;
     int32_t target = a->it->toks.v[pos + 1];
     a->logprob += log_softmax_at(logits, a->n_vocab, target);
-    if (argmax(logits, a->n_vocab) != target) a->greedy = 0;
+    if (native_argmax(logits, a->n_vocab) != target) a->greedy = 0;
 }
 
 static void score_item(run_ctx *rc, const ll_item *it)
@@ -297,7 +265,7 @@ static void score_item(run_ctx *rc, const ll_item *it)
         int fr = feed(b, it->toks.v, it->toks.n - 1, it->split - 1, score_position, &a, 0);
         if (fr == -2) return;                       /* interrupted: left unfinished */
         if (fr < 0) {
-            resp_fail(rc, it->resp, "the forward pass rejected a token (id out of range)");
+            native_resp_fail(rc, it->resp, "the forward pass rejected a token (id out of range)");
         } else {
             r->logprob += a.logprob;
             r->is_greedy = r->is_greedy && a.greedy;
@@ -305,7 +273,7 @@ static void score_item(run_ctx *rc, const ll_item *it)
         rc->tokens += (int64_t)it->toks.n;
     }
     r->prompt_tokens += (int)it->toks.n;
-    if (--rc->pending[it->resp] == 0) resp_done(rc, it->resp);
+    if (--rc->pending[it->resp] == 0) native_resp_done(rc, it->resp);
 }
 
 static int cmp_items(const void *pa, const void *pb)
@@ -331,7 +299,7 @@ typedef struct gpu_score_ctx {
 static void finish_item(run_ctx *rc, const ll_item *it)
 {
     rc->resps[it->resp].prompt_tokens += (int)it->toks.n;
-    if (--rc->pending[it->resp] == 0) resp_done(rc, it->resp);
+    if (--rc->pending[it->resp] == 0) native_resp_done(rc, it->resp);
 }
 
 static void gpu_item_done(void *ud, size_t i)
@@ -368,18 +336,18 @@ static void score_items_gpu(run_ctx *rc, const ll_list *list)
     g.seqs = seqs;
     cuda_score_stats st = {0};
     char err[512] = "";
-    double t0 = now_s();
+    double t0 = native_now_s();
     int r = cuda_score_sequences(b->gpu, seqs, m, gpu_item_done, &g, &backend_interrupted, &st,
                                  err, sizeof err);
     for (size_t i = 0; r == -1 && i < m; i++)
         if (!g.finished[i]) {
-            resp_fail(rc, g.items[i]->resp, err);
+            native_resp_fail(rc, g.items[i]->resp, err);
             finish_item(rc, g.items[i]);
         }
     b->info.tokens_evaluated += st.tokens_evaluated;
     b->info.tokens_reused += st.tokens_reused;
     b->info.prefill_tokens += st.tokens_evaluated;
-    b->info.prefill_seconds += now_s() - t0;
+    b->info.prefill_seconds += native_now_s() - t0;
     b->cached.n = 0;                        /* slot 0's cache was overwritten */
     free(seqs);
     free(g.items);
@@ -411,7 +379,7 @@ static void ll_prepare(run_ctx *rc, ll_list *list, size_t *idx, size_t n_ll)
     }
     for (size_t k = 0; k < n_ll; k++) {
         rc->pending[idx[k]] = 1;
-        if (list->v[k].split == 0) resp_fail(rc, idx[k], msgs[k]);
+        if (list->v[k].split == 0) native_resp_fail(rc, idx[k], msgs[k]);
         b->info.truncated += trunc[k];
         rc->resps[idx[k]].context_truncated = trunc[k];
     }
@@ -431,7 +399,7 @@ static void run_loglikelihoods(run_ctx *rc)
         if (rc->reqs[i].kind != REQ_LOGLIKELIHOOD_ROLLING) continue;
         const char *text = rc->reqs[i].context ? rc->reqs[i].context : "";
         rolling_windows(rc->b, text, i, &list, &rc->pending[i]);
-        if (rc->pending[i] == 0) resp_done(rc, i);      /* empty text: logprob 0 */
+        if (rc->pending[i] == 0) native_resp_done(rc, i);      /* empty text: logprob 0 */
     }
     qsort(list.v, list.n, sizeof *list.v, cmp_items);
     if (rc->b->gpu) score_items_gpu(rc, &list);
@@ -441,402 +409,6 @@ static void run_loglikelihoods(run_ctx *rc)
     }
     free(list.v);
     free(idx);
-}
-
-/* ---- generation ------------------------------------------------------------------ */
-
-/* xorshift64* seeded through splitmix64: small, fast and the same on every platform. */
-static uint64_t rng_seed(int64_t seed)
-{
-    uint64_t z = (uint64_t)seed + 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return z ? z : 0x2545F4914F6CDD1Dull;
-}
-
-static double rng_uniform(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return (double)((*s * 0x2545F4914F6CDD1Dull) >> 11) * 0x1.0p-53;
-}
-
-typedef struct cand {
-    int id;
-    double p;
-} cand;
-
-static int cmp_cand(const void *pa, const void *pb)
-{
-    const cand *a = pa, *b = pb;
-    if (a->p != b->p) return a->p > b->p ? -1 : 1;
-    return a->id - b->id;
-}
-
-/* Draw a token from softmax(logits / temperature), within the top_p nucleus when
-   0 < top_p < 1. Tokens under 1e-12 of the most likely one are never drawn. */
-static int sample(const float *logits, int n, double temperature, double top_p, uint64_t *rng,
-                  cand *c)
-{
-    int best = argmax(logits, n), k = 0;
-    double total = 0;
-    for (int i = 0; i < n; i++) {
-        double p = exp(((double)logits[i] - logits[best]) / temperature);
-        if (p < 1e-12) continue;
-        c[k].id = i;
-        c[k++].p = p;
-        total += p;
-    }
-    qsort(c, (size_t)k, sizeof *c, cmp_cand);
-    if (top_p > 0 && top_p < 1) {
-        double cum = 0;
-        int keep = 0;
-        while (keep < k && cum < top_p * total) cum += c[keep++].p;
-        k = keep;
-        total = cum;
-    }
-    double u = rng_uniform(rng) * total;
-    for (int i = 0; i < k; i++) {
-        u -= c[i].p;
-        if (u < 0) return c[i].id;
-    }
-    return c[k - 1].id;
-}
-
-/* The first stop string in text (its offset, or -1); only matches ending at or after
-   `from` are new. */
-static long find_stop(const gen_args *g, const char *text, size_t len, size_t from)
-{
-    long best = -1;
-    for (size_t i = 0; i < g->n_until; i++) {
-        const char *u = g->until[i];
-        size_t ul = u ? strlen(u) : 0;
-        if (!ul || ul > len) continue;
-        size_t start = from >= ul ? from - ul + 1 : 0;
-        for (size_t off = start; off + ul <= len; off++)
-            if (memcmp(text + off, u, ul) == 0) {
-                if (best < 0 || (long)off < best) best = (long)off;
-                break;
-            }
-    }
-    return best;
-}
-
-/* The prompt of a generate request as tokens, left-truncated to leave room for max_gen
-   (*truncated set when cut). Thread-safe: reads b only. */
-static int gen_prompt(const native_backend *b, const eval_request *q, int max_gen, tok_ids *out,
-                      int *truncated, char *msg, size_t msglen)
-{
-    const char *text = q->context ? q->context : "";
-    char *rendered = NULL;
-    int add_bos = 1;
-    if (q->messages_json) {
-        if (!b->chat) return errf(msg, msglen, "%s", b->chat_err);
-        if (!(rendered = chat_render(b->chat, q->messages_json, msg, msglen))) return -1;
-        text = rendered;
-        add_bos = !(b->chat->bos[0] && strncmp(text, b->chat->bos, strlen(b->chat->bos)) == 0);
-    }
-    tok_ids all = {0};
-    encode(b, text, strlen(text), add_bos, &all);
-    free(rendered);
-    if (all.n == 0) tok_ids_push(&all, b->prefix_token);
-    size_t keep = (size_t)(b->ctx - max_gen), from = all.n > keep ? all.n - keep : 0;
-    *truncated = from > 0;
-    out->n = 0;
-    for (size_t i = from; i < all.n; i++) tok_ids_push(out, all.v[i]);
-    tok_ids_free(&all);
-    return 0;
-}
-
-/* Drop an incomplete UTF-8 sequence at the end of text (a byte token cut by max_tokens). */
-static void trim_partial_utf8(buf *text)
-{
-    size_t n = text->len, back = 0;
-    while (back < 4 && back < n && ((unsigned char)text->data[n - 1 - back] & 0xC0) == 0x80)
-        back++;
-    if (back == n) return;
-    unsigned char lead = (unsigned char)text->data[n - 1 - back];
-    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-    if (need > back + 1) {
-        text->len = n - 1 - back;
-        text->data[text->len] = '\0';
-    }
-}
-
-/* One generate request: its prompt, then its state while it decodes in a slot. */
-typedef struct gen_job {
-    size_t resp;                /* request index */
-    int max_gen;
-    int prompt_failed;          /* the prompt could not be built: msg says why */
-    int truncated;              /* the prompt was cut from the left */
-    char *msg;
-    tok_ids toks;               /* prompt, then the generated tokens to feed */
-    buf text;                   /* the completion so far */
-    uint64_t rng;
-} gen_job;
-
-/* One KV cache of the generation state. */
-typedef struct gen_slot {
-    gen_job *job;               /* the request decoding here; NULL when free */
-    tok_ids held;               /* the tokens whose K/V the slot holds, positions 0.. */
-} gen_slot;
-
-/* Several generate requests decoding together, one token each per forward step. */
-typedef struct gen_run {
-    run_ctx *rc;
-    cpu_state *st;
-    gen_slot *slots;
-    int n_slots;
-    int32_t *step_tok;          /* (max(batch, n_slots)) one step's tokens, slots, positions */
-    int *step_slot, *step_pos;
-    cand *cands;                /* (n_vocab) sampling scratch */
-} gen_run;
-
-/* The next token of job j from its logits: argmax, or a draw from its own generator. */
-static int gen_choose(gen_run *g, gen_job *j, const float *logits)
-{
-    const gen_args *a = &g->rc->reqs[j->resp].gen;
-    const int vocab = g->rc->b->m->cfg.n_vocab;
-    return a->temperature > 0 ? sample(logits, vocab, a->temperature, a->top_p, &j->rng, g->cands)
-                              : argmax(logits, vocab);
-}
-
-/* Take token next for job j: 1 when it is to be fed (decoding goes on), 0 when the job is
-   complete (end-of-generation token, a stop string, or max_gen tokens). */
-static int gen_accept(gen_run *g, gen_job *j, int next)
-{
-    native_backend *b = g->rc->b;
-    eval_response *r = &g->rc->resps[j->resp];
-    if (tok_is_eog(b->tok, next)) return 0;
-    r->completion_tokens++;
-    size_t before = j->text.len;
-    tok_piece(b->tok, next, 0, &j->text);
-    long stop = find_stop(&g->rc->reqs[j->resp].gen, buf_str(&j->text), j->text.len, before);
-    if (stop >= 0) {
-        j->text.len = (size_t)stop;
-        j->text.data[stop] = '\0';
-        return 0;
-    }
-    if (r->completion_tokens >= j->max_gen) {
-        r->truncated = 1;                           /* finish_reason "length" */
-        if (j->text.len) trim_partial_utf8(&j->text);
-        return 0;
-    }
-    tok_ids_push(&j->toks, next);
-    return 1;
-}
-
-/* Report job j: its text, or the failure fr (-1: the forward pass rejected a token). */
-static void gen_finish(gen_run *g, gen_job *j, int fr)
-{
-    run_ctx *rc = g->rc;
-    eval_response *r = &rc->resps[j->resp];
-    if (fr == -1) resp_fail(rc, j->resp, "the forward pass rejected a token (id out of range)");
-    else r->text = buf_steal(&j->text);
-    rc->tokens += r->prompt_tokens + r->completion_tokens;
-    resp_done(rc, j->resp);
-    buf_free(&j->text);
-    tok_ids_free(&j->toks);
-}
-
-/* Make slot s hold the longest prefix of toks[0..n-1) that any slot holds (copying K/V
-   from that slot); returns its length. */
-static size_t gen_reuse_prefix(gen_run *g, int s, const tok_ids *toks)
-{
-    size_t best = 0, limit = toks->n - 1;
-    int from = s;
-    for (int k = 0; k < g->n_slots; k++) {
-        const tok_ids *h = &g->slots[k].held;
-        size_t l = 0;
-        while (l < limit && l < h->n && h->v[l] == toks->v[l]) l++;
-        if (l > best || (l == best && k == s)) { best = l; from = k; }
-    }
-    if (from != s) cpu_state_copy_prefix(g->st, s, from, (int)best);
-    tok_ids *held = &g->slots[s].held;
-    held->n = 0;
-    for (size_t i = 0; i < best; i++) tok_ids_push(held, toks->v[i]);
-    return best;
-}
-
-/* Start job j in slot s: run its prompt (after the reused prefix) and take its first token.
-   Returns 1 when it goes on decoding, 0 when complete, -1 when the forward pass failed,
-   -2 when interrupted. */
-static int gen_start(gen_run *g, int s, gen_job *j)
-{
-    native_backend *b = g->rc->b;
-    const size_t n = j->toks.n;
-    size_t p0 = gen_reuse_prefix(g, s, &j->toks);
-    b->info.tokens_reused += (int64_t)p0;
-    double t0 = now_s();
-    const float *logits = NULL;
-    for (size_t start = p0; start < n;) {
-        if (backend_interrupted) return -2;
-        int m = n - start > (size_t)b->batch ? b->batch : (int)(n - start);
-        for (int i = 0; i < m; i++) {
-            g->step_tok[i] = j->toks.v[start + (size_t)i];
-            g->step_slot[i] = s;
-            g->step_pos[i] = (int)start + i;
-        }
-        start += (size_t)m;
-        logits = cpu_forward_multi(g->st, g->step_tok, g->step_slot, g->step_pos, m,
-                                   start == n ? 1 : 0);
-        if (!logits) return -1;
-        for (int i = 0; i < m; i++) tok_ids_push(&g->slots[s].held, g->step_tok[i]);
-    }
-    b->info.prefill_seconds += now_s() - t0;
-    b->info.prefill_tokens += (int64_t)(n - p0);
-    b->info.tokens_evaluated += (int64_t)(n - p0);
-    return gen_accept(g, j, gen_choose(g, j, logits));
-}
-
-/* One decode step: every active job's last token through one forward pass; jobs that
-   complete (or fail) leave their slot. */
-static void gen_step(gen_run *g)
-{
-    native_backend *b = g->rc->b;
-    int n = 0;
-    for (int s = 0; s < g->n_slots; s++) {
-        gen_job *j = g->slots[s].job;
-        if (!j) continue;
-        g->step_tok[n] = j->toks.v[j->toks.n - 1];
-        g->step_slot[n] = s;
-        g->step_pos[n++] = (int)j->toks.n - 1;
-    }
-    double t0 = now_s();
-    const float *logits = cpu_forward_multi(g->st, g->step_tok, g->step_slot, g->step_pos, n, n);
-    b->info.decode_seconds += now_s() - t0;
-    b->info.decode_tokens += n;
-    b->info.tokens_evaluated += n;
-    for (int i = 0; i < n; i++) {
-        gen_slot *sl = &g->slots[g->step_slot[i]];
-        gen_job *j = sl->job;
-        int fr = logits ? 0 : -1;
-        if (logits) tok_ids_push(&sl->held, g->step_tok[i]);
-        if (logits && gen_accept(g, j, gen_choose(g, j, logits + (size_t)i * b->m->cfg.n_vocab)))
-            continue;
-        gen_finish(g, j, fr);
-        sl->job = NULL;
-    }
-}
-
-/* Put jobs[*next..] into free slots until every slot is busy or no job is left. */
-static void gen_fill(gen_run *g, gen_job *jobs, size_t n_jobs, size_t *next)
-{
-    for (int s = 0; s < g->n_slots && !backend_interrupted; s++) {
-        while (!g->slots[s].job && *next < n_jobs && !backend_interrupted) {
-            gen_job *j = &jobs[(*next)++];
-            if (j->prompt_failed) {
-                resp_fail(g->rc, j->resp, j->msg);
-                resp_done(g->rc, j->resp);
-                continue;
-            }
-            g->rc->resps[j->resp].prompt_tokens = (int)j->toks.n;
-            int fr = gen_start(g, s, j);
-            if (fr == 1) g->slots[s].job = j;
-            else if (fr != -2) gen_finish(g, j, fr);
-        }
-    }
-}
-
-/* Jobs in lexicographic order of their prompt tokens (neighbours share prefixes). */
-static int cmp_jobs(const void *pa, const void *pb)
-{
-    const gen_job *a = pa, *b = pb;
-    size_t n = a->toks.n < b->toks.n ? a->toks.n : b->toks.n;
-    for (size_t i = 0; i < n; i++)
-        if (a->toks.v[i] != b->toks.v[i]) return a->toks.v[i] < b->toks.v[i] ? -1 : 1;
-    if (a->toks.n != b->toks.n) return a->toks.n < b->toks.n ? -1 : 1;
-    return a->resp < b->resp ? -1 : a->resp > b->resp;
-}
-
-/* Tokenize every generate request (in parallel) into jobs, sorted by prompt. */
-static gen_job *gen_prepare(run_ctx *rc, size_t *n_jobs)
-{
-    native_backend *b = rc->b;
-    size_t n = 0;
-    for (size_t i = 0; i < rc->n; i++) n += rc->reqs[i].kind == REQ_GENERATE;
-    gen_job *jobs = xcalloc(n + 1, sizeof *jobs);
-    for (size_t i = 0, k = 0; i < rc->n; i++)
-        if (rc->reqs[i].kind == REQ_GENERATE) jobs[k++].resp = i;
-    #pragma omp parallel for schedule(dynamic, 8)
-    for (size_t k = 0; k < n; k++) {
-        gen_job *j = &jobs[k];
-        const eval_request *q = &rc->reqs[j->resp];
-        char msg[512] = "";
-        j->max_gen = q->gen.max_tokens > 0 ? q->gen.max_tokens : DEFAULT_MAX_TOKENS;
-        if (j->max_gen > b->ctx - 1) j->max_gen = b->ctx - 1;
-        j->rng = rng_seed(q->gen.seed >= 0 ? q->gen.seed : 0);
-        j->prompt_failed = gen_prompt(b, q, j->max_gen, &j->toks, &j->truncated, msg,
-                                      sizeof msg) < 0;
-        if (j->prompt_failed) j->msg = xstrdup(msg);
-    }
-    for (size_t k = 0; k < n; k++) {
-        b->info.truncated += jobs[k].truncated;
-        rc->resps[jobs[k].resp].context_truncated = jobs[k].truncated;
-    }
-    qsort(jobs, n, sizeof *jobs, cmp_jobs);
-    *n_jobs = n;
-    return jobs;
-}
-
-/* Slots and positions for the jobs: min(parallel, jobs) caches of the longest prompt plus
-   its max_gen, fewer when they would not fit in memory beside the model. */
-static cpu_state *gen_state(native_backend *b, const gen_job *jobs, size_t n_jobs, int *n_slots,
-                            int *max_batch)
-{
-    size_t len = 2;
-    for (size_t k = 0; k < n_jobs; k++)
-        if (!jobs[k].prompt_failed && jobs[k].toks.n + (size_t)jobs[k].max_gen > len)
-            len = jobs[k].toks.n + (size_t)jobs[k].max_gen;
-    if (len > (size_t)b->ctx) len = (size_t)b->ctx;
-    int slots = b->parallel < (int)n_jobs ? b->parallel : (int)n_jobs;
-    if (slots < 1) slots = 1;
-    double mem = b->mem_limit;
-    double have = mem - (double)b->m->file->map_size - (double)b->info.state_bytes;
-    while (mem > 0 && slots > 1 && (double)cpu_state_bytes_slots(b->m, (int)len, b->batch, slots) > have)
-        slots /= 2;
-    *n_slots = slots;
-    *max_batch = b->batch > slots ? b->batch : slots;
-    return cpu_state_new_slots(b->m, (int)len, *max_batch, slots);
-}
-
-/* Generate every generate request, up to `parallel` of them decoding together (one token
-   each per forward step, continuous batching: a finished request's slot takes the next
-   prompt). Prompts go in lexicographic order, each starting from the longest prefix a slot
-   already holds (few-shot preambles are computed once). */
-static void run_generations(run_ctx *rc)
-{
-    native_backend *b = rc->b;
-    size_t n_jobs = 0, next = 0;
-    gen_job *jobs = gen_prepare(rc, &n_jobs);
-    gen_run g = {.rc = rc};
-    int max_batch = 1;
-    if (n_jobs) {
-        g.st = gen_state(b, jobs, n_jobs, &g.n_slots, &max_batch);
-        g.slots = xcalloc((size_t)g.n_slots, sizeof *g.slots);
-        g.step_tok = xcalloc((size_t)max_batch, sizeof *g.step_tok);
-        g.step_slot = xcalloc((size_t)max_batch, sizeof *g.step_slot);
-        g.step_pos = xcalloc((size_t)max_batch, sizeof *g.step_pos);
-        g.cands = xmalloc((size_t)b->m->cfg.n_vocab * sizeof *g.cands);
-    }
-    for (;;) {
-        gen_fill(&g, jobs, n_jobs, &next);
-        int active = 0;
-        for (int s = 0; s < g.n_slots; s++) active += g.slots[s].job != NULL;
-        if (!active || backend_interrupted) break;
-        gen_step(&g);                   /* a failed step fails its requests */
-    }
-    for (size_t k = 0; k < n_jobs; k++) {     /* left unfinished by an interrupt */
-        buf_free(&jobs[k].text);
-        tok_ids_free(&jobs[k].toks);
-        free(jobs[k].msg);
-    }
-    for (int s = 0; s < g.n_slots; s++) tok_ids_free(&g.slots[s].held);
-    cpu_state_free(g.st);
-    free(g.slots); free(g.step_tok); free(g.step_slot); free(g.step_pos); free(g.cands);
-    free(jobs);
 }
 
 /* ---- the backend ------------------------------------------------------------------- */
@@ -857,7 +429,7 @@ static int native_run(backend *base, const eval_request *reqs, eval_response *re
                       char *err, size_t errlen)
 {
     native_backend *b = (native_backend *)base;
-    double t0 = now_s();
+    double t0 = native_now_s();
     int saved_threads = omp_get_max_threads();
     if (b->threads > 0) omp_set_num_threads(b->threads);
     run_ctx rc = {.b = b, .reqs = reqs, .resps = resps, .n = n};
@@ -870,24 +442,24 @@ static int native_run(backend *base, const eval_request *reqs, eval_response *re
         resps[i].attempts = 1;
         if (k == REQ_LOGLIKELIHOOD || k == REQ_LOGLIKELIHOOD_ROLLING) resps[i].is_greedy = 1;
         else if (k != REQ_GENERATE) {
-            resp_fail(&rc, i, "unknown request kind");
-            resp_done(&rc, i);
+            native_resp_fail(&rc, i, "unknown request kind");
+            native_resp_done(&rc, i);
         }
     }
     run_loglikelihoods(&rc);
-    run_generations(&rc);
+    native_run_generations(&rc);
     int stopped = 0;
     for (size_t i = 0; i < n; i++) {               /* left unfinished by an interrupt */
         if (rc.final[i]) continue;
-        resp_fail(&rc, i, "interrupted");
-        resp_done(&rc, i);
+        native_resp_fail(&rc, i, "interrupted");
+        native_resp_done(&rc, i);
         stopped = 1;
     }
     progress_finish(rc.prog);
     progress_free(rc.prog);
     free(rc.pending);
     free(rc.final);
-    add_stats(b, &rc, now_s() - t0);
+    add_stats(b, &rc, native_now_s() - t0);
     omp_set_num_threads(saved_threads);
     return stopped ? errf(err, errlen, "interrupted") : 0;
 }
@@ -977,7 +549,7 @@ backend *native_backend_new(const native_config *cfg, char *err, size_t errlen)
         errf(err, errlen, "native backend: no model path (path=MODEL.gguf)");
         return NULL;
     }
-    double t0 = now_s();
+    double t0 = native_now_s();
     native_backend *b = xcalloc(1, sizeof *b);
     b->base.vt = &native_vt;
     b->path = xstrdup(cfg->path);
@@ -1005,7 +577,7 @@ backend *native_backend_new(const native_config *cfg, char *err, size_t errlen)
     b->info.ctx = b->ctx;
     b->info.threads = b->threads > 0 ? b->threads : omp_get_max_threads();
     b->info.model_bytes = b->m->file->map_size;
-    b->info.load_seconds = now_s() - t0;
+    b->info.load_seconds = native_now_s() - t0;
     return &b->base;
 fail:
     native_destroy(&b->base);
