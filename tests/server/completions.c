@@ -77,12 +77,25 @@ static void lp_push_text(lp_arrays *a, const char *s, size_t n, size_t cp_base, 
 
 /* ---- one choice ------------------------------------------------------------------- */
 
+/* Append the decimal digits of v (printf costs more than the rest of a small reply). */
+static void put_count(buf *out, size_t v)
+{
+    char digits[24], *p = digits + sizeof digits;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    buf_append(out, p, (size_t)(digits + sizeof digits - p));
+}
+
 /* Append {"index":I,"text":T,"logprobs":L|null,"finish_reason":F} to out (the hot path of
    the server: written directly, byte for byte what cJSON would print). */
 static void choice_write(buf *out, size_t index, const char *text, size_t len, cJSON *logprobs,
                          const char *finish)
 {
-    buf_printf(out, "%s{\"index\":%zu,\"text\":", index ? "," : "", index);
+    buf_puts(out, index ? ",{\"index\":" : "{\"index\":");
+    put_count(out, index);
+    buf_puts(out, ",\"text\":");
     buf_json_string(out, text, len);
     buf_puts(out, ",\"logprobs\":");
     if (logprobs) {
@@ -93,7 +106,9 @@ static void choice_write(buf *out, size_t index, const char *text, size_t len, c
     } else {
         buf_puts(out, "null");
     }
-    buf_printf(out, ",\"finish_reason\":\"%s\"}", finish);
+    buf_puts(out, ",\"finish_reason\":\"");
+    buf_puts(out, finish);
+    buf_puts(out, "\"}");
 }
 
 /* echo: the prompt followed by max_tokens copies of " the" (rules and stop not applied). */
@@ -199,7 +214,9 @@ static int parse_request(const fo_server *srv, cmpl_req *q, const char *body, ch
 
 static void response_write(const fo_server *srv, const cmpl_req *q, long n, buf *out)
 {
-    buf_printf(out, "{\"id\":\"cmpl-%ld\",\"object\":\"text_completion\",\"created\":0,\"model\":", n);
+    buf_puts(out, "{\"id\":\"cmpl-");
+    put_count(out, (size_t)n);
+    buf_puts(out, "\",\"object\":\"text_completion\",\"created\":0,\"model\":");
     buf_json_string(out, srv->model, strlen(srv->model));
     buf_puts(out, ",\"choices\":[");
     usage u = {0, 0};
@@ -210,8 +227,13 @@ static void response_write(const fo_server *srv, const cmpl_req *q, long n, buf 
         if (q->echo) choice_echo(q, index, it->valuestring, &u, out);
         else choice_generate(srv, q, index, it->valuestring, &u, out);
     }
-    buf_printf(out, "],\"usage\":{\"prompt_tokens\":%zu,\"completion_tokens\":%zu,\"total_tokens\":%zu}}",
-               u.prompt_tokens, u.completion_tokens, u.prompt_tokens + u.completion_tokens);
+    buf_puts(out, "],\"usage\":{\"prompt_tokens\":");
+    put_count(out, u.prompt_tokens);
+    buf_puts(out, ",\"completion_tokens\":");
+    put_count(out, u.completion_tokens);
+    buf_puts(out, ",\"total_tokens\":");
+    put_count(out, u.prompt_tokens + u.completion_tokens);
+    buf_puts(out, "}}");
 }
 
 /* --max-context: 1 when r holds the 400 for the first prompt that does not fit. */
@@ -249,9 +271,7 @@ void fo_handle_completions(const fo_server *srv, const char *body, long n, fo_re
     } else if (over_context(srv, &q, r)) {
         /* r holds the 400 */
     } else {
-        buf out = {0};
-        response_write(srv, &q, n, &out);
-        fo_reply_buf(r, &out);
+        response_write(srv, &q, n, fo_reply_start(r));
     }
     fo_stops_free(&q.stops);
     cJSON_Delete(q.root);

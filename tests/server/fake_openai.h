@@ -14,6 +14,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "util/buf.h"
+
 /* ---- rules (rules.c) -------------------------------------------------------------- */
 
 typedef struct fo_rule {
@@ -99,15 +101,33 @@ typedef struct fo_server {
     fo_rows *rows;            /* the rows API, or NULL */
 } fo_server;
 
-/* An HTTP reply: status, malloc'd body (owned by the reply), content type. */
+/* An HTTP reply. Each connection keeps one and reuses it for every request it carries, so
+   the body's allocation is made once per connection, not once per request. */
 typedef struct fo_reply {
     unsigned status;
-    char *body;
-    size_t len;
+    buf body;           /* the body; its allocation outlives the request */
     const char *ctype;
     double retry_after; /* >= 0: send "Retry-After: retry_after"; -1: no header */
     int retry_as_date;  /* send it as the HTTP-date retry_after seconds from now instead */
 } fo_reply;
+
+/* One parsed HTTP request as the routes see it. http.c fills it; every pointer points into
+   the connection's input buffer and is valid only during the route call. */
+#define FO_MAX_QUERY_ARGS 16
+typedef struct fo_request {
+    const char *method;
+    const char *path;      /* percent-decoded, without the query string */
+    const char *auth;      /* the Authorization header, or NULL */
+    const char *body;      /* body_len bytes, NUL-terminated */
+    size_t body_len;
+    int too_large;         /* the body was over the 64 MiB limit and was dropped */
+    size_t n_args;         /* query arguments, percent-decoded, in order */
+    const char *arg_key[FO_MAX_QUERY_ARGS];
+    const char *arg_value[FO_MAX_QUERY_ARGS];
+} fo_request;
+
+/* The value of query argument `key` (the first one when repeated), or NULL. */
+const char *fo_request_arg(const fo_request *rq, const char *key);
 
 /* Parse the --faults spec ("500:5,429:5,reset:4,truncate:3,stall:3"); -1 with err. */
 int fo_faults_parse(fo_fault_mix *mix, const char *spec, char *err, size_t errlen);
@@ -121,33 +141,53 @@ void fo_reply_error(fo_reply *r, unsigned status, const char *type, const char *
 /* Fill r with status 200 and the unformatted print of json (json is not freed). */
 void fo_reply_json(fo_reply *r, const cJSON *json);
 /* Fill r with status 200 and the JSON text in *out (taken: *out is left empty). */
-struct buf;
-void fo_reply_buf(fo_reply *r, struct buf *out);
+void fo_reply_buf(fo_reply *r, buf *out);
+/* Empty r's body and make r a 200 application/json reply; returns the body to write into. */
+buf *fo_reply_start(fo_reply *r);
+/* Forget the previous request's reply (keeping the body's allocation). */
+void fo_reply_reset(fo_reply *r);
+/* Free the body. */
+void fo_reply_free(fo_reply *r);
+/* Decide the reply to one complete request (route.c): fills r, sets *wait_ms (how long it
+   waits before going out: --delay-ms, stalls) and *reset (answer with a TCP reset). */
+void fo_route(fo_server *srv, const fo_request *rq, fo_reply *r, double *wait_ms, int *reset);
 
-/* Start the HTTP daemon on 127.0.0.1:port; returns the opaque daemon or NULL (err set). */
+/* Start the HTTP server on 127.0.0.1:port with --threads workers (http.c); returns the
+   opaque daemon or NULL (err set). */
 void *fo_http_start(fo_server *srv, unsigned port, unsigned *bound_port, char *err, size_t errlen);
-/* Stop the daemon returned by fo_http_start (parked replies are dropped first). */
+/* Stop the daemon returned by fo_http_start: every connection is closed (a parked reply is
+   dropped without being sent) and the workers are joined. */
 void fo_http_stop(void *daemon);
 
 /* Parse --rows-faults ("500@100x2,slow@300+,reset@0,cut@200"); -1 with err. */
 int fo_rows_faults_parse(fo_rows *rows, const char *spec, char *err, size_t errlen);
-/* Answer GET /rows and /splits when --rows-dir is set (conn: the MHD connection): fills r (or
-   sets *reset, or *wait_ms for a slow page), logs the request, and returns 1; 0 for any
-   other URL. */
-int fo_rows_route(fo_server *srv, void *conn, const char *url, const char *method, fo_reply *r,
-                  double *wait_ms, int *reset);
+/* Answer GET /rows and /splits when --rows-dir is set: fills r (or sets *reset, or *wait_ms
+   for a slow page), logs the request, and returns 1; 0 for any other path. */
+int fo_rows_route(fo_server *srv, const fo_request *rq, fo_reply *r, double *wait_ms, int *reset);
 
-/* ---- parked replies (park.c): delays and stalls without holding a thread ----------------- */
+/* ---- parked replies (park.c): a min-heap of due times per worker ------------------------ */
 
-/* Start the timer thread that wakes parked connections; -1 when it cannot start. */
-int fo_park_start(void);
-/* Park connection conn until due_ms on the monotonic clock: suspend(conn) is called at once
-   and wake(conn) from the timer thread when it is due, both under the park lock (so a wake
-   never overtakes its suspend). Returns 0, or -1 without calling either when parking is
-   closed (the caller answers at once). */
-int fo_park(void *conn, double due_ms, void (*suspend)(void *conn), void (*wake)(void *conn));
-/* Wake every parked connection now, refuse new ones, and stop the timer thread. */
-void fo_park_stop(void);
+/* A reply waiting for its time (--delay-ms, stalls), embedded in the connection. */
+typedef struct fo_timer {
+    double due_ms; /* monotonic milliseconds */
+    size_t slot;   /* 1 + its index in the heap; 0 when not queued */
+} fo_timer;
+
+typedef struct fo_timer_heap {
+    fo_timer **items; /* min-heap on due_ms */
+    size_t len, cap;
+} fo_timer_heap;
+
+/* Queue t to be due at due_ms. */
+void fo_timer_add(fo_timer_heap *h, fo_timer *t, double due_ms);
+/* Take t out of the heap if it is queued. */
+void fo_timer_remove(fo_timer_heap *h, fo_timer *t);
+/* Remove and return the earliest timer if it is due at now_ms, else NULL. */
+fo_timer *fo_timer_pop_due(fo_timer_heap *h, double now_ms);
+/* The earliest due time, or -1 when the heap is empty. */
+double fo_timer_next(const fo_timer_heap *h);
+/* Free the heap's array. */
+void fo_timer_heap_free(fo_timer_heap *h);
 /* Monotonic milliseconds. */
 double fo_now_ms(void);
 

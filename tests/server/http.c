@@ -1,215 +1,430 @@
-/* http.c — the libmicrohttpd side: request bodies, routing, failure injection, request log.
- * An epoll daemon with --threads workers; a reply that must wait (--delay-ms, a stall) is
- * parked (park.c), so waiting requests never hold a thread or each other up. */
+/* http.c — the server's HTTP/1.1 side: one listening socket on 127.0.0.1, --threads workers
+ * each with its own epoll set, keep-alive connections, request parsing in place, and
+ * parked replies (park.c). route.c decides every reply.
+ *
+ * What a request costs the server, in system calls: one read (the socket is edge-triggered
+ * and a read that does not fill the buffer has drained it), one writev of the header and the
+ * body, and a share of one epoll wait. Nothing is allocated per request: a connection keeps
+ * its input buffer and its reply body for every request it carries, and connections are
+ * recycled. A delayed reply is a heap entry; the worker's epoll wait ends at the earliest due
+ * time (epoll_pwait2, microsecond resolution), so parking needs no timer syscall and no
+ * other thread.
+ *
+ * HTTP handled: Content-Length and chunked request bodies, Expect: 100-continue, keep-alive
+ * (HTTP/1.1 default; "Connection: close" and HTTP/1.0 close after the reply), pipelined
+ * requests (answered in order, one at a time), bodies over 64 MiB read and dropped (413). */
+#define _GNU_SOURCE
 #include "fake_openai.h"
 
 #include <arpa/inet.h>
-#include <microhttpd.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
-#include <stdio.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
-
-#include "util/buf.h"
+#include <unistd.h>
 
 #define FO_MAX_BODY ((size_t)64 << 20)
+#define FO_MAX_HEAD ((size_t)64 << 10)  /* request line and headers */
 #define FO_MAX_CONNECTIONS 60000
-#define FO_CONN_MEMORY (16 * 1024) /* per-connection buffer of the daemon (headers, reads) */
+#define FO_IN_START 4096                /* a connection's first input buffer */
+#define FO_KEEP_CAP ((size_t)1 << 20)   /* buffers larger than this are freed once idle */
+#define FO_EVENTS 512
+#define FO_ACCEPT_BATCH 64              /* accepts per wake-up, so workers share a burst */
 
-/* Per-request state MHD keeps for us between calls of the access handler. */
-typedef struct conn_state {
-    buf body;
-    int too_large;
-    int parked;                  /* the reply is decided and waits for the timer */
-    int reset;                   /* answer by resetting the connection */
-    fo_reply reply;              /* the decided reply (body owned here until queued) */
-    struct MHD_Connection *conn;
+typedef enum conn_state {
+    CONN_READING, /* waiting for (the rest of) a request */
+    CONN_PARKED,  /* the reply is decided and waits for its due time */
+    CONN_WRITING  /* the reply is partly written; waiting for the socket to drain */
 } conn_state;
 
-typedef void (*endpoint_fn)(const fo_server *srv, const char *body, long n, fo_reply *r);
+/* What parsing the request line and headers found (offsets into the input buffer). */
+typedef struct head_info {
+    size_t len;            /* bytes of request line and headers, blank line included; 0: not yet */
+    size_t method, path, auth; /* offsets of NUL-terminated strings; auth SIZE_MAX when absent */
+    size_t query;          /* offset of the query string (NUL-terminated), SIZE_MAX when none */
+    size_t content_length;
+    int chunked, close, expect_continue;
+} head_info;
 
-typedef struct endpoint {
-    const char *path;
-    const char *method;
-    endpoint_fn fn;
-} endpoint;
+typedef struct worker worker;
 
-/* ---- replies ------------------------------------------------------------------------ */
+typedef struct conn {
+    fo_timer timer;           /* first member: a parked connection's heap entry */
+    worker *w;
+    int fd;
+    conn_state state;
+    char *in;                 /* bytes received and not yet consumed */
+    size_t in_len, in_cap;
+    head_info head;           /* of the request at the start of `in` */
+    size_t discard;           /* body bytes of a too-large request still to drop */
+    int too_large, continue_sent, close_after, peer_closed, reset;
+    fo_reply reply;
+    char out_head[512];       /* the reply's status line and headers */
+    size_t out_head_len, out_done; /* out_done: bytes of head + body written */
+    struct conn *prev, *next; /* the worker's live connections, or its free list (next) */
+} conn;
 
-void fo_reply_error(fo_reply *r, unsigned status, const char *type, const char *msg)
-{
-    cJSON *root = cJSON_CreateObject();
-    cJSON *e = cJSON_AddObjectToObject(root, "error");
-    cJSON_AddStringToObject(e, "message", msg);
-    cJSON_AddStringToObject(e, "type", type);
-    fo_reply_json(r, root);
-    r->status = status;
-    cJSON_Delete(root);
-}
-
-void fo_reply_json(fo_reply *r, const cJSON *json)
-{
-    free(r->body);
-    r->body = cJSON_PrintUnformatted(json);
-    if (!r->body) r->body = xstrdup("{}");
-    r->len = strlen(r->body);
-    r->status = 200;
-    r->ctype = "application/json";
-}
-
-void fo_reply_buf(fo_reply *r, buf *out)
-{
-    free(r->body);
-    r->len = out->len;
-    r->body = buf_steal(out);
-    r->status = 200;
-    r->ctype = "application/json";
-}
-
-static void reply_text(fo_reply *r, unsigned status, const char *ctype, const char *text)
-{
-    free(r->body);
-    r->body = xstrdup(text);
-    r->len = strlen(text);
-    r->status = status;
-    r->ctype = ctype;
-}
-
-/* ---- endpoints ---------------------------------------------------------------------- */
-
-static void handle_models(const fo_server *srv, const char *body, long n, fo_reply *r)
-{
-    (void)body;
-    (void)n;
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "object", "list");
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "id", srv->model);
-    cJSON_AddStringToObject(m, "object", "model");
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(root, "data"), m);
-    fo_reply_json(r, root);
-    cJSON_Delete(root);
-}
-
-static const endpoint endpoints[] = {
-    {"/v1/models", "GET", handle_models},
-    {"/v1/completions", "POST", fo_handle_completions},
-    {"/v1/chat/completions", "POST", fo_handle_chat},
+struct worker {
+    fo_server *srv;
+    struct http_daemon *d;
+    int epfd;
+    pthread_t thread;
+    int started;
+    fo_timer_heap timers;
+    conn *live, *spare;
+    char listen_tag, stop_tag; /* epoll data of the listening socket and the stop eventfd */
 };
 
-static const endpoint *find_endpoint(const char *url)
+typedef struct http_daemon {
+    int listen_fd, stop_fd;
+    size_t n_workers;
+    worker *workers;
+    atomic_long connections;
+} http_daemon;
+
+static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+/* ---- connections ------------------------------------------------------------------ */
+
+static conn *conn_open(worker *w, int fd)
 {
-    for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++)
-        if (strcmp(endpoints[i].path, url) == 0) return &endpoints[i];
-    return NULL;
+    conn *c = w->spare;
+    if (c) w->spare = c->next;
+    else c = xcalloc(1, sizeof *c);
+    char *in = c->in;
+    size_t cap = c->in_cap;
+    buf body = c->reply.body;
+    memset(c, 0, sizeof *c);
+    c->in = in;
+    c->in_cap = cap;
+    c->reply.body = body;
+    fo_reply_reset(&c->reply);
+    c->w = w;
+    c->fd = fd;
+    c->next = w->live;
+    if (w->live) w->live->prev = c;
+    w->live = c;
+    return c;
 }
 
-/* ---- request numbering and log ------------------------------------------------------- */
-
-/* Number this POST (1-based) and append its log line, both under the lock so log lines
- * appear in request-number order. */
-static long begin_post(fo_server *srv, const char *url, const buf *body)
+/* Close the socket (with a TCP reset when `reset`) and recycle the connection. */
+static void conn_close(conn *c, int reset)
 {
-    pthread_mutex_lock(&srv->lock);
-    long n = atomic_fetch_add(&srv->requests, 1) + 1;
-    if (srv->log) {
-        if (srv->log_times) fprintf(srv->log, "%ld %s %.1f\t", n, url, fo_now_ms() - srv->start_ms);
-        else fprintf(srv->log, "%ld %s\t", n, url);
-        for (size_t i = 0; i < body->len; i++) {
-            char c = body->data[i];
-            if (c == '\n') fputs("\\n", srv->log);
-            else if (c == '\r') fputs("\\r", srv->log);
-            else fputc(c, srv->log);
+    worker *w = c->w;
+    if (reset) {
+        struct linger lg = {1, 0};
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    close(c->fd);
+    atomic_fetch_sub(&w->d->connections, 1);
+    fo_timer_remove(&w->timers, &c->timer);
+    if (c->prev) c->prev->next = c->next;
+    else w->live = c->next;
+    if (c->next) c->next->prev = c->prev;
+    if (c->in_cap > FO_KEEP_CAP) {
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
+    if (c->reply.body.cap > FO_KEEP_CAP) fo_reply_free(&c->reply);
+    c->next = w->spare;
+    w->spare = c;
+}
+
+static void conn_free_all(conn *list)
+{
+    while (list) {
+        conn *next = list->next;
+        free(list->in);
+        fo_reply_free(&list->reply);
+        free(list);
+        list = next;
+    }
+}
+
+/* Drop the first n bytes of the input. */
+static void consume(conn *c, size_t n)
+{
+    c->in_len -= n;
+    if (c->in_len) memmove(c->in, c->in + n, c->in_len);
+    memset(&c->head, 0, sizeof c->head);
+    c->continue_sent = 0;
+}
+
+/* Make room for at least `want` bytes of input plus a NUL. */
+static void reserve_input(conn *c, size_t want)
+{
+    if (want + 1 <= c->in_cap) return;
+    size_t cap = c->in_cap ? c->in_cap : FO_IN_START;
+    while (cap < want + 1) cap *= 2;
+    c->in = xrealloc(c->in, cap);
+    c->in_cap = cap;
+}
+
+/* Read what the socket holds. Returns -1 on a socket error (the caller closes); sets
+   peer_closed at end of stream. */
+static int conn_read(conn *c)
+{
+    for (;;) {
+        size_t want = c->head.len && !c->head.chunked && !c->too_large ? c->head.len + c->head.content_length : 0;
+        if (want < c->in_len + 2048) want = c->in_len + 2048;
+        reserve_input(c, want);
+        size_t room = c->in_cap - c->in_len - 1;
+        ssize_t r = read(c->fd, c->in + c->in_len, room);
+        if (r > 0) {
+            c->in_len += (size_t)r;
+            if ((size_t)r < room) return 0; /* drained: edge-triggered epoll tells of more */
+            continue;
         }
-        fputc('\n', srv->log);
-        fflush(srv->log);
+        if (r == 0) {
+            c->peer_closed = 1;
+            return 0;
+        }
+        if (errno == EINTR) continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
     }
-    pthread_mutex_unlock(&srv->lock);
-    return n;
 }
 
-static int every(long k, long n)
+/* ---- parsing ---------------------------------------------------------------------- */
+
+static int hex_value(char ch)
 {
-    return k > 0 && n % k == 0;
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
 }
 
-/* The fault of POST n (faults.c), applied up to the real reply; *after holds what changes
-   the real reply (truncation) and *wait_ms grows by a stall. */
-static int inject_failure(const fo_server *srv, long n, conn_state *st, fo_fault *after, double *wait_ms)
+/* Percent-decode s in place ('+' too when plus_is_space, as in query strings). */
+static void url_decode(char *s, int plus_is_space)
 {
-    fo_reply *r = &st->reply;
-    unsigned status;
-    fo_fault f = fo_fault_for(srv, n, &status);
-    *after = f;
-    if (f == FO_FAULT_STATUS) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "injected failure (request %ld)", n);
-        fo_reply_error(r, status, "server_error", msg);
-        if (status == 429 || status == 503) r->retry_after = srv->retry_after;
-        r->retry_as_date = srv->retry_after_date != 0;
-        return 1;
+    char *out = s;
+    for (; *s; s++) {
+        if (*s == '%' && hex_value(s[1]) >= 0 && hex_value(s[2]) >= 0) {
+            *out++ = (char)(hex_value(s[1]) * 16 + hex_value(s[2]));
+            s += 2;
+        } else {
+            *out++ = plus_is_space && *s == '+' ? ' ' : *s;
+        }
     }
-    if (f == FO_FAULT_GARBAGE) {
-        reply_text(r, 200, "text/html", "<html>upstream hiccup</html>");
-        return 1;
+    *out = '\0';
+}
+
+/* 1 when the comma-separated header value contains token (case-insensitive). */
+static int has_token(const char *value, const char *token)
+{
+    size_t n = strlen(token);
+    for (const char *p = value; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        if (strncasecmp(p, token, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == ' ' || p[n] == ';'))
+            return 1;
+        while (*p && *p != ',') p++;
     }
-    if (f == FO_FAULT_RESET) {
-        st->reset = 1;
-        return 1;
-    }
-    if (f == FO_FAULT_STALL) *wait_ms += (double)srv->stall_ms;
     return 0;
 }
 
-static int key_ok(const fo_server *srv, struct MHD_Connection *c)
+/* One header line (NUL-terminated, name and value split at the colon). -1: malformed. */
+static int parse_header(head_info *h, char *base, char *name, char *value)
 {
-    if (!srv->require_key) return 1;
-    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    return auth && strncmp(auth, "Bearer ", 7) == 0 && strcmp(auth + 7, srv->require_key) == 0;
+    while (*value == ' ' || *value == '\t') value++;
+    char *end = value + strlen(value);
+    while (end > value && (end[-1] == ' ' || end[-1] == '\t')) *--end = '\0';
+    if (strcasecmp(name, "Content-Length") == 0) {
+        char *stop;
+        errno = 0;
+        unsigned long long v = strtoull(value, &stop, 10);
+        if (!isdigit((unsigned char)*value) || *stop || errno) return -1;
+        h->content_length = (size_t)v;
+    } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+        h->chunked = has_token(value, "chunked");
+    } else if (strcasecmp(name, "Connection") == 0) {
+        if (has_token(value, "close")) h->close = 1;
+        if (has_token(value, "keep-alive")) h->close = 0;
+    } else if (strcasecmp(name, "Expect") == 0) {
+        h->expect_continue = strcasecmp(value, "100-continue") == 0;
+    } else if (strcasecmp(name, "Authorization") == 0) {
+        h->auth = (size_t)(value - base);
+    }
+    return 0;
 }
 
-/* The reply for a request to a known endpoint with the right method. */
-static void serve(fo_server *srv, struct MHD_Connection *c, const endpoint *ep, long n,
-                  conn_state *st, double *wait_ms)
+/* The request line "METHOD TARGET HTTP/1.x", NUL-terminated in place. -1: malformed. */
+static int parse_request_line(head_info *h, char *base, char *line)
 {
-    int post = strcmp(ep->method, "POST") == 0;
-    fo_reply *r = &st->reply;
-    fo_fault after = FO_FAULT_NONE;
-    if (!key_ok(srv, c))
-        fo_reply_error(r, 401, "invalid_request_error", "Incorrect API key provided");
-    else if (post && inject_failure(srv, n, st, &after, wait_ms))
-        return;
-    else if (st->too_large)
-        fo_reply_error(r, 413, "invalid_request_error", "request body too large");
-    else {
-        ep->fn(srv, buf_str(&st->body), n, r);
-        if (post && (after == FO_FAULT_TRUNCATE || every(srv->truncate_every, n))) {
-            r->status = 200;
-            r->len /= 2;
+    char *sp1 = strchr(line, ' '), *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+    if (!sp1 || !sp2 || sp1 == line || sp2 == sp1 + 1 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) return -1;
+    *sp1 = *sp2 = '\0';
+    if (strcmp(sp2 + 1, "HTTP/1.0") == 0) h->close = 1;
+    char *target = sp1 + 1, *q = strchr(target, '?');
+    if (q) {
+        *q = '\0';
+        h->query = (size_t)(q + 1 - base);
+    }
+    url_decode(target, 0);
+    h->method = 0;
+    h->path = (size_t)(target - base);
+    return 0;
+}
+
+/* Parse the head once "\r\n\r\n" has arrived: 1 done, 0 not yet, -1 malformed or too long. */
+static int parse_head(conn *c)
+{
+    if (c->head.len) return 1;
+    if (c->in_len == 0) return 0; /* (the buffer may not exist yet) */
+    c->in[c->in_len] = '\0';
+    char *end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
+    if (!end) return c->in_len > FO_MAX_HEAD ? -1 : 0;
+    head_info *h = &c->head;
+    memset(h, 0, sizeof *h);
+    h->auth = h->query = SIZE_MAX;
+    *end = '\0';
+    char *line = c->in, *next;
+    for (int first = 1; line; line = next, first = 0) {
+        next = strstr(line, "\r\n");
+        if (next) {
+            *next = '\0';
+            next += 2;
         }
+        if (first) {
+            if (parse_request_line(h, c->in, line) != 0) return -1;
+            continue;
+        }
+        char *colon = strchr(line, ':');
+        if (!colon) return -1;
+        *colon = '\0';
+        if (parse_header(h, c->in, line, colon + 1) != 0) return -1;
+    }
+    h->len = (size_t)(end - c->in) + 4;
+    return 1;
+}
+
+/* Walk the chunked body that starts at `at`: its total encoded length (trailers included)
+   and decoded length, 0 while incomplete, -1 when malformed. Decodes it in place, packing
+   the data at `at`, when `decode`. */
+static long long walk_chunks(char *in, size_t at, size_t len, size_t *decoded, int decode)
+{
+    size_t p = at, out = at;
+    for (;;) {
+        char *eol = memmem(in + p, len - p, "\r\n", 2);
+        if (!eol) return 0;
+        char *stop;
+        errno = 0;
+        unsigned long long size = strtoull(in + p, &stop, 16);
+        if (stop == in + p || errno || size > FO_MAX_BODY) return -1;
+        p = (size_t)(eol - in) + 2;
+        if (size == 0) break;
+        if (len - p < size + 2) return 0;
+        if (decode) memmove(in + out, in + p, size);
+        out += size;
+        p += size + 2;
+        if (out - at > FO_MAX_BODY) return -1;
+    }
+    for (;;) { /* trailers, up to the blank line */
+        char *eol = memmem(in + p, len - p, "\r\n", 2);
+        if (!eol) return 0;
+        size_t line = (size_t)(eol - in) - p;
+        p += line + 2;
+        if (line == 0) break;
+    }
+    *decoded = out - at;
+    return (long long)(p - at);
+}
+
+/* Send "100 Continue" once when the client waits for it before sending the body. */
+static void maybe_continue(conn *c)
+{
+    if (!c->head.expect_continue || c->continue_sent) return;
+    c->continue_sent = 1;
+    ssize_t w = send(c->fd, continue_line, sizeof continue_line - 1, MSG_NOSIGNAL);
+    (void)w; /* a client that cannot take 25 bytes will fail on the reply too */
+}
+
+/* Fill rq when a whole request is at the start of the input: its length (head and body),
+   0 while incomplete, -1 for a malformed request. */
+static long long next_request(conn *c, fo_request *rq)
+{
+    int ph = parse_head(c);
+    if (ph <= 0) return ph;
+    head_info *h = &c->head;
+    size_t body_len = h->content_length, total;
+    if (h->chunked) {
+        long long enc = walk_chunks(c->in, h->len, c->in_len, &body_len, 0);
+        if (enc <= 0) {
+            if (enc == 0) maybe_continue(c);
+            return enc;
+        }
+        walk_chunks(c->in, h->len, c->in_len, &body_len, 1);
+        total = h->len + (size_t)enc;
+    } else if (body_len > FO_MAX_BODY) {
+        return 0; /* conn_drop_body takes it */
+    } else {
+        if (c->in_len < h->len + body_len) {
+            maybe_continue(c);
+            return 0;
+        }
+        total = h->len + body_len;
+    }
+    memset(rq, 0, sizeof *rq);
+    rq->method = c->in + h->method;
+    rq->path = c->in + h->path;
+    rq->auth = h->auth == SIZE_MAX ? NULL : c->in + h->auth;
+    rq->body = c->in + h->len;
+    rq->body_len = body_len;
+    return (long long)total;
+}
+
+/* Split the query string (NUL-terminated in place) into decoded key/value pairs. */
+static void parse_query(fo_request *rq, char *q)
+{
+    while (q && *q && rq->n_args < FO_MAX_QUERY_ARGS) {
+        char *amp = strchr(q, '&');
+        if (amp) *amp = '\0';
+        char *eq = strchr(q, '=');
+        if (eq) *eq = '\0';
+        url_decode(q, 1);
+        if (eq) url_decode(eq + 1, 1);
+        if (*q) {
+            rq->arg_key[rq->n_args] = q;
+            rq->arg_value[rq->n_args++] = eq ? eq + 1 : "";
+        }
+        q = amp ? amp + 1 : NULL;
     }
 }
 
-/* Decide the reply for one complete request; *wait_ms: how long it waits before going out. */
-static void route(fo_server *srv, struct MHD_Connection *c, const char *url, const char *method,
-                  conn_state *st, double *wait_ms)
+const char *fo_request_arg(const fo_request *rq, const char *key)
 {
-    int post = strcmp(method, "POST") == 0;
-    long n = post ? begin_post(srv, url, &st->body) : 0;
-    *wait_ms = post ? (double)srv->delay_ms : 0;
-    if (fo_rows_route(srv, c, url, method, &st->reply, wait_ms, &st->reset)) return;
-    const endpoint *ep = find_endpoint(url);
-    char msg[200];
-    if (!ep) {
-        snprintf(msg, sizeof msg, "no route for %.20s %.100s", method, url);
-        fo_reply_error(&st->reply, 404, "invalid_request_error", msg);
-    } else if (strcmp(ep->method, method) != 0) {
-        snprintf(msg, sizeof msg, "%.20s %s: method not allowed (use %s)", method, url, ep->method);
-        fo_reply_error(&st->reply, 405, "invalid_request_error", msg);
-    } else {
-        serve(srv, c, ep, n, st, wait_ms);
+    for (size_t i = 0; i < rq->n_args; i++)
+        if (strcmp(rq->arg_key[i], key) == 0) return rq->arg_value[i];
+    return NULL;
+}
+
+/* ---- replies ---------------------------------------------------------------------- */
+
+static const char *reason_phrase(unsigned status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Status";
     }
 }
 
@@ -228,126 +443,364 @@ static void retry_after_value(const fo_reply *r, char *out, size_t len)
     strftime(out, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *c, fo_reply *r)
+/* Append s to the reply head (cut at its size: the head has room for every header here). */
+static void head_put(conn *c, const char *s)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) return MHD_NO; /* the body stays with the request state, freed on completion */
-    r->body = NULL;           /* owned by the response now */
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+    size_t n = strlen(s), room = sizeof c->out_head - c->out_head_len;
+    if (n > room) n = room;
+    memcpy(c->out_head + c->out_head_len, s, n);
+    c->out_head_len += n;
+}
+
+/* Decimal digits of v, NUL-terminated, in out (at least 21 bytes). */
+static const char *decimal(size_t v, char *out)
+{
+    char *p = out + 20;
+    *p = '\0';
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return p;
+}
+
+/* Status line and headers of the reply, built with copies only (no printf on the hot path). */
+static void build_head(conn *c)
+{
+    const fo_reply *r = &c->reply;
+    char num[24];
+    c->out_head_len = 0;
+    head_put(c, "HTTP/1.1 ");
+    head_put(c, decimal(r->status, num));
+    head_put(c, " ");
+    head_put(c, reason_phrase(r->status));
+    head_put(c, "\r\nContent-Type: ");
+    head_put(c, r->ctype);
+    head_put(c, "\r\nContent-Length: ");
+    head_put(c, decimal(r->body.len, num));
     if (r->retry_after >= 0) {
         char value[64];
         retry_after_value(r, value, sizeof value);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, value);
+        head_put(c, "\r\nRetry-After: ");
+        head_put(c, value);
     }
-    enum MHD_Result ret = MHD_queue_response(c, r->status, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    if (c->close_after) head_put(c, "\r\nConnection: close");
+    head_put(c, "\r\n\r\n");
 }
 
-/* Close the connection with a TCP reset (SO_LINGER 0) and no reply. */
-static enum MHD_Result reset_connection(struct MHD_Connection *c)
+/* Write what is left of the reply. 1 when all of it is out, 0 when the socket is full,
+   -1 on a socket error. */
+static int flush_reply(conn *c)
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci) {
-        struct linger lg = {1, 0};
-        setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    size_t body_len = c->reply.body.len, total = c->out_head_len + body_len;
+    while (c->out_done < total) {
+        struct iovec iov[2];
+        int n = 0;
+        if (c->out_done < c->out_head_len)
+            iov[n++] = (struct iovec){c->out_head + c->out_done, c->out_head_len - c->out_done};
+        size_t body_at = c->out_done > c->out_head_len ? c->out_done - c->out_head_len : 0;
+        if (body_len > body_at) iov[n++] = (struct iovec){c->reply.body.data + body_at, body_len - body_at};
+        ssize_t w = writev(c->fd, iov, n);
+        if (w > 0) {
+            c->out_done += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        return -1;
     }
-    return MHD_NO;
+    return 1;
 }
 
-static void park_suspend(void *p)
+/* Send the decided reply (or the reset). 0 when the connection goes on, -1 when it was
+   closed (c must not be used again). */
+static int conn_answer(conn *c)
 {
-    MHD_suspend_connection(((conn_state *)p)->conn);
-}
-
-static void park_wake(void *p)
-{
-    MHD_resume_connection(((conn_state *)p)->conn);
-}
-
-static enum MHD_Result answer(struct MHD_Connection *c, conn_state *st)
-{
-    return st->reset ? reset_connection(c) : send_reply(c, &st->reply);
-}
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version, const char *upload,
-                                  size_t *upload_size, void **con_cls)
-{
-    (void)version;
-    conn_state *st = *con_cls;
-    if (!st) {
-        st = xcalloc(1, sizeof *st);
-        st->reply.retry_after = -1;
-        *con_cls = st;
-        return MHD_YES;
+    if (c->reset) {
+        conn_close(c, 1);
+        return -1;
     }
-    if (*upload_size) {
-        if (st->body.len + *upload_size > FO_MAX_BODY) st->too_large = 1;
-        else buf_append(&st->body, upload, *upload_size);
-        *upload_size = 0;
-        return MHD_YES;
+    build_head(c);
+    c->out_done = 0;
+    int done = flush_reply(c);
+    if (done < 0) {
+        conn_close(c, 0);
+        return -1;
     }
-    if (st->parked) return answer(c, st); /* resumed by the timer */
-    double wait_ms;
-    route(cls, c, url, method, st, &wait_ms);
-    if (wait_ms > 0) {
-        st->parked = 1;
-        st->conn = c;
-        if (fo_park(st, fo_now_ms() + wait_ms, park_suspend, park_wake) == 0) return MHD_YES;
+    if (!done) {
+        c->state = CONN_WRITING;
+        return 0;
     }
-    return answer(c, st);
+    c->state = CONN_READING;
+    if (c->close_after) {
+        conn_close(c, 0);
+        return -1;
+    }
+    if (c->reply.body.cap > FO_KEEP_CAP) fo_reply_free(&c->reply);
+    return 0;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
+/* ---- requests ----------------------------------------------------------------------- */
+
+/* Route a complete request (body NUL-terminated for the handlers) and consume it; the reply
+   is then in c->reply and *wait_ms says how long it waits. */
+static void handle(conn *c, fo_request *rq, size_t total, double *wait_ms)
 {
-    (void)cls;
-    (void)c;
-    (void)toe;
-    conn_state *st = *con_cls;
-    if (!st) return;
-    buf_free(&st->body);
-    free(st->reply.body);
-    free(st);
-    *con_cls = NULL;
+    head_info *h = &c->head;
+    char saved = c->in[total];
+    c->in[total] = '\0'; /* the byte after the body: the next request's first, restored below */
+    ((char *)rq->body)[rq->body_len] = '\0';
+    if (h->query != SIZE_MAX) parse_query(rq, c->in + h->query);
+    c->close_after = h->close || c->peer_closed;
+    fo_reply_reset(&c->reply);
+    fo_route(c->w->srv, rq, &c->reply, wait_ms, &c->reset);
+    c->in[total] = saved;
+    consume(c, total);
+}
+
+/* A request whose Content-Length is over the limit: its body is dropped as it arrives (the
+   head stays at the start of the input), then it is routed — 413, numbered and logged with
+   an empty body. 1 when routed, 0 while dropping. */
+static int drop_large_body(conn *c, double *wait_ms)
+{
+    head_info *h = &c->head;
+    if (!c->too_large) {
+        c->too_large = 1;
+        c->discard = h->content_length;
+        maybe_continue(c);
+    }
+    size_t held = c->in_len - h->len, n = c->discard < held ? c->discard : held;
+    memmove(c->in + h->len, c->in + h->len + n, held - n);
+    c->in_len -= n;
+    c->discard -= n;
+    if (c->discard) return 0;
+    c->too_large = 0;
+    fo_request rq;
+    memset(&rq, 0, sizeof rq);
+    rq.method = c->in + h->method;
+    rq.path = c->in + h->path;
+    rq.auth = h->auth == SIZE_MAX ? NULL : c->in + h->auth;
+    rq.body = "";
+    rq.too_large = 1;
+    c->close_after = h->close || c->peer_closed;
+    fo_reply_reset(&c->reply);
+    fo_route(c->w->srv, &rq, &c->reply, wait_ms, &c->reset);
+    consume(c, h->len);
+    return 1;
+}
+
+static void conn_park(conn *c, double wait_ms)
+{
+    c->state = CONN_PARKED;
+    fo_timer_add(&c->w->timers, &c->timer, fo_now_ms() + wait_ms);
+}
+
+/* Answer every complete request in the input, in order, until one is parked or the
+   socket is full. Closes the connection when the peer has gone and nothing is pending. */
+static void conn_process(conn *c)
+{
+    while (c->state == CONN_READING) {
+        fo_request rq;
+        double wait_ms = 0;
+        long long total = c->too_large ? 0 : next_request(c, &rq);
+        if (total > 0) {
+            handle(c, &rq, (size_t)total, &wait_ms);
+        } else if (total < 0) {
+            fo_reply_reset(&c->reply);
+            fo_reply_error(&c->reply, 400, "invalid_request_error", "malformed HTTP request");
+            c->close_after = 1;
+            consume(c, c->in_len);
+        } else if (c->too_large || (c->head.len && !c->head.chunked && c->head.content_length > FO_MAX_BODY)) {
+            if (!drop_large_body(c, &wait_ms)) break;
+        } else {
+            break;
+        }
+        if (wait_ms > 0) {
+            conn_park(c, wait_ms);
+            return;
+        }
+        if (conn_answer(c) < 0) return;
+    }
+    if (c->state == CONN_READING && c->peer_closed) conn_close(c, 0);
+}
+
+/* ---- workers ------------------------------------------------------------------------ */
+
+static void on_accept(worker *w)
+{
+    http_daemon *d = w->d;
+    for (int i = 0; i < FO_ACCEPT_BATCH; i++) {
+        int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            return; /* EAGAIN, or out of descriptors: the backlog waits */
+        }
+        if (atomic_fetch_add(&d->connections, 1) >= FO_MAX_CONNECTIONS) {
+            atomic_fetch_sub(&d->connections, 1);
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        conn *c = conn_open(w, fd);
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) conn_close(c, 0);
+    }
+}
+
+static void on_conn_event(conn *c, uint32_t events)
+{
+    if (events & EPOLLERR) {
+        conn_close(c, 0);
+        return;
+    }
+    if (c->state == CONN_WRITING && (events & EPOLLOUT)) {
+        int done = flush_reply(c);
+        if (done < 0) {
+            conn_close(c, 0);
+            return;
+        }
+        if (done) {
+            c->state = CONN_READING;
+            if (c->close_after) {
+                conn_close(c, 0);
+                return;
+            }
+        }
+    }
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) && conn_read(c) < 0) {
+        conn_close(c, 0);
+        return;
+    }
+    if (c->state == CONN_READING) conn_process(c);
+}
+
+/* Send every parked reply that is due. */
+static void wake_due(worker *w)
+{
+    double now = fo_now_ms();
+    fo_timer *t;
+    while ((t = fo_timer_pop_due(&w->timers, now)) != NULL) {
+        conn *c = (conn *)t; /* the timer is the connection's first member */
+        c->state = CONN_READING;
+        if (conn_answer(c) == 0 && c->state == CONN_READING) conn_process(c);
+    }
+}
+
+/* Wait for events until the earliest parked reply is due (microsecond resolution where the
+   kernel has epoll_pwait2, whole milliseconds rounded up otherwise). */
+static int wait_events(worker *w, struct epoll_event *ev, int max)
+{
+    double next = fo_timer_next(&w->timers);
+    if (next < 0) return epoll_wait(w->epfd, ev, max, -1);
+    double left = next - fo_now_ms();
+    if (left < 0) left = 0;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+    struct timespec ts = {(time_t)(left / 1e3), (long)(fmod(left, 1e3) * 1e6)};
+    int k = epoll_pwait2(w->epfd, ev, max, &ts, NULL);
+    if (k >= 0 || errno != ENOSYS) return k;
+#endif
+    return epoll_wait(w->epfd, ev, max, (int)ceil(left));
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    struct epoll_event ev[FO_EVENTS];
+    for (;;) {
+        int k = wait_events(w, ev, FO_EVENTS);
+        if (k < 0 && errno != EINTR) break;
+        for (int i = 0; i < k; i++) {
+            void *tag = ev[i].data.ptr;
+            if (tag == &w->stop_tag) return NULL;
+            if (tag == &w->listen_tag) on_accept(w);
+            else on_conn_event(tag, ev[i].events);
+        }
+        wake_due(w);
+    }
+    return NULL;
 }
 
 /* ---- daemon ------------------------------------------------------------------------- */
 
-void *fo_http_start(fo_server *srv, unsigned port, unsigned *bound_port, char *err, size_t errlen)
+static int listen_on(unsigned port, unsigned *bound_port)
 {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fo_park_start() != 0) {
-        errf(err, errlen, "cannot start the timer thread");
+    socklen_t len = sizeof addr;
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 4096) != 0 ||
+        getsockname(fd, (struct sockaddr *)&addr, &len) != 0) {
+        close(fd);
+        return -1;
+    }
+    *bound_port = ntohs(addr.sin_port);
+    return fd;
+}
+
+/* Each worker's epoll set holds the shared listening socket (EPOLLEXCLUSIVE: one worker is
+   woken per new connection) and the stop eventfd. */
+static int worker_init(http_daemon *d, worker *w, fo_server *srv)
+{
+    w->srv = srv;
+    w->d = d;
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (w->epfd < 0) return -1;
+    struct epoll_event lev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &w->listen_tag};
+    struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &w->stop_tag};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, d->listen_fd, &lev) != 0 ||
+        epoll_ctl(w->epfd, EPOLL_CTL_ADD, d->stop_fd, &sev) != 0)
+        return -1;
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) return -1;
+    w->started = 1;
+    return 0;
+}
+
+void *fo_http_start(fo_server *srv, unsigned port, unsigned *bound_port, char *err, size_t errlen)
+{
+    http_daemon *d = xcalloc(1, sizeof *d);
+    d->stop_fd = -1;
+    d->listen_fd = listen_on(port, bound_port);
+    if (d->listen_fd < 0) {
+        errf(err, errlen, "cannot listen on 127.0.0.1:%u: %s", port, strerror(errno));
+        free(d);
         return NULL;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
-    struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, srv,
-                                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                            MHD_OPTION_THREAD_POOL_SIZE, srv->threads > 1 ? (unsigned)srv->threads : 0u,
-                                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)FO_CONN_MEMORY,
-                                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)FO_MAX_CONNECTIONS,
-                                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-                                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                                            MHD_OPTION_END);
-    if (!d) {
-        fo_park_stop();
-        errf(err, errlen, "cannot listen on 127.0.0.1:%u", port);
-        return NULL;
+    d->stop_fd = eventfd(0, EFD_CLOEXEC);
+    d->n_workers = srv->threads > 1 ? (size_t)srv->threads : 1;
+    d->workers = xcalloc(d->n_workers, sizeof *d->workers);
+    for (size_t i = 0; i < d->n_workers; i++) {
+        if (d->stop_fd < 0 || worker_init(d, &d->workers[i], srv) != 0) {
+            errf(err, errlen, "cannot start worker %zu: %s", i + 1, strerror(errno));
+            fo_http_stop(d);
+            return NULL;
+        }
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    *bound_port = info ? info->port : port;
     return d;
 }
 
-void fo_http_stop(void *daemon)
+void fo_http_stop(void *daemon_ptr)
 {
-    fo_park_stop(); /* resume every parked connection: MHD must not stop with any suspended */
-    if (daemon) MHD_stop_daemon(daemon);
+    http_daemon *d = daemon_ptr;
+    if (!d) return;
+    uint64_t one = 1;
+    if (d->stop_fd >= 0 && write(d->stop_fd, &one, sizeof one) < 0) perror("fake_openai: stop");
+    for (size_t i = 0; i < d->n_workers; i++) {
+        worker *w = &d->workers[i];
+        if (w->started) pthread_join(w->thread, NULL);
+        while (w->live) conn_close(w->live, 0); /* parked replies are dropped */
+        conn_free_all(w->spare);
+        fo_timer_heap_free(&w->timers);
+        if (w->epfd > 0) close(w->epfd);
+    }
+    close(d->listen_fd);
+    if (d->stop_fd >= 0) close(d->stop_fd);
+    free(d->workers);
+    free(d);
 }

@@ -1,28 +1,12 @@
-/* park.c — replies that wait (--delay-ms, stalls) without holding a thread: the connection
- * is suspended and a timer thread resumes it when its time comes, so a thousand delayed
- * requests cost a heap entry each, not a thread each. */
+/* park.c — replies that wait (--delay-ms, stalls) without holding a thread: each worker keeps
+ * its parked connections in a min-heap of due times and sleeps in epoll only until the
+ * earliest one (http.c), so a parked reply costs a heap entry — no timer syscall, no other
+ * thread, no wake-up of its own. With one --delay-ms for every request the due times arrive
+ * in order, so an insertion is O(1) and only the removal of the earliest is O(log n). */
 #include "fake_openai.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <time.h>
-
-#include "util/buf.h"
-
-typedef struct parked {
-    double due_ms;
-    void *conn;
-    void (*wake)(void *conn);
-} parked;
-
-static struct {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    pthread_t thread;
-    parked *heap; /* min-heap on due_ms */
-    size_t len, cap;
-    int running, closed;
-} park = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 double fo_now_ms(void)
 {
@@ -31,105 +15,77 @@ double fo_now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
-static void heap_push(parked p)
+static void place(fo_timer_heap *h, size_t i, fo_timer *t)
 {
-    if (park.len == park.cap) {
-        park.cap = park.cap ? 2 * park.cap : 256;
-        park.heap = xrealloc(park.heap, park.cap * sizeof *park.heap);
-    }
-    size_t i = park.len++;
-    while (i > 0 && park.heap[(i - 1) / 2].due_ms > p.due_ms) {
-        park.heap[i] = park.heap[(i - 1) / 2];
+    h->items[i] = t;
+    t->slot = i + 1;
+}
+
+/* Move the timer at i up while it is due before its parent. */
+static void sift_up(fo_timer_heap *h, size_t i)
+{
+    fo_timer *t = h->items[i];
+    while (i > 0 && h->items[(i - 1) / 2]->due_ms > t->due_ms) {
+        place(h, i, h->items[(i - 1) / 2]);
         i = (i - 1) / 2;
     }
-    park.heap[i] = p;
+    place(h, i, t);
 }
 
-static parked heap_pop(void)
+/* Move the timer at i down while a child is due before it. */
+static void sift_down(fo_timer_heap *h, size_t i)
 {
-    parked top = park.heap[0], last = park.heap[--park.len];
-    size_t i = 0;
+    fo_timer *t = h->items[i];
     for (;;) {
         size_t c = 2 * i + 1;
-        if (c >= park.len) break;
-        if (c + 1 < park.len && park.heap[c + 1].due_ms < park.heap[c].due_ms) c++;
-        if (park.heap[c].due_ms >= last.due_ms) break;
-        park.heap[i] = park.heap[c];
+        if (c >= h->len) break;
+        if (c + 1 < h->len && h->items[c + 1]->due_ms < h->items[c]->due_ms) c++;
+        if (h->items[c]->due_ms >= t->due_ms) break;
+        place(h, i, h->items[c]);
         i = c;
     }
-    if (park.len) park.heap[i] = last;
-    return top;
+    place(h, i, t);
 }
 
-/* Wait on the condition until the monotonic time due_ms. */
-static void wait_until(double due_ms)
+void fo_timer_add(fo_timer_heap *h, fo_timer *t, double due_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts); /* the condition variable's clock */
-    double left = due_ms - fo_now_ms();
-    if (left < 0) left = 0;
-    long long ns = (long long)ts.tv_nsec + (long long)(left * 1e6);
-    ts.tv_sec += (time_t)(ns / 1000000000LL);
-    ts.tv_nsec = (long)(ns % 1000000000LL);
-    pthread_cond_timedwait(&park.cond, &park.lock, &ts);
-}
-
-static void *timer_main(void *arg)
-{
-    (void)arg;
-    pthread_mutex_lock(&park.lock);
-    while (!park.closed) {
-        if (park.len == 0) pthread_cond_wait(&park.cond, &park.lock);
-        else if (park.heap[0].due_ms <= fo_now_ms()) {
-            parked p = heap_pop();
-            p.wake(p.conn);
-        } else {
-            wait_until(park.heap[0].due_ms);
-        }
+    if (h->len == h->cap) {
+        h->cap = h->cap ? 2 * h->cap : 256;
+        h->items = xrealloc(h->items, h->cap * sizeof *h->items);
     }
-    pthread_mutex_unlock(&park.lock);
-    return NULL;
+    t->due_ms = due_ms;
+    h->items[h->len++] = t;
+    sift_up(h, h->len - 1);
 }
 
-int fo_park_start(void)
+void fo_timer_remove(fo_timer_heap *h, fo_timer *t)
 {
-    park.closed = 0;
-    if (pthread_create(&park.thread, NULL, timer_main, NULL) != 0) return -1;
-    park.running = 1;
-    return 0;
+    if (!t->slot) return;
+    size_t i = t->slot - 1;
+    t->slot = 0;
+    fo_timer *last = h->items[--h->len];
+    if (i == h->len) return; /* t was the last one */
+    place(h, i, last);
+    sift_up(h, i);
+    sift_down(h, last->slot - 1);
 }
 
-int fo_park(void *conn, double due_ms, void (*suspend)(void *conn), void (*wake)(void *conn))
+fo_timer *fo_timer_pop_due(fo_timer_heap *h, double now_ms)
 {
-    pthread_mutex_lock(&park.lock);
-    int ok = park.running && !park.closed;
-    if (ok) {
-        suspend(conn);
-        /* the timer thread needs waking only when its next due time moves earlier: with one
-           --delay-ms for every request it never does, which saves a futex wake-up and a
-           context switch per request */
-        int sooner = park.len == 0 || due_ms < park.heap[0].due_ms;
-        heap_push((parked){due_ms, conn, wake});
-        if (sooner) pthread_cond_signal(&park.cond);
-    }
-    pthread_mutex_unlock(&park.lock);
-    return ok ? 0 : -1;
+    if (h->len == 0 || h->items[0]->due_ms > now_ms) return NULL;
+    fo_timer *t = h->items[0];
+    fo_timer_remove(h, t);
+    return t;
 }
 
-void fo_park_stop(void)
+double fo_timer_next(const fo_timer_heap *h)
 {
-    if (!park.running) return;
-    pthread_mutex_lock(&park.lock);
-    park.closed = 1;
-    while (park.len) {
-        parked p = heap_pop();
-        p.wake(p.conn);
-    }
-    pthread_cond_signal(&park.cond);
-    pthread_mutex_unlock(&park.lock);
-    pthread_join(park.thread, NULL);
-    park.running = 0;
-    free(park.heap);
-    park.heap = NULL;
-    park.cap = 0;
+    return h->len ? h->items[0]->due_ms : -1.0;
+}
+
+void fo_timer_heap_free(fo_timer_heap *h)
+{
+    free(h->items);
+    h->items = NULL;
+    h->len = h->cap = 0;
 }

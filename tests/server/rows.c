@@ -12,7 +12,6 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -173,9 +172,9 @@ static void write_page(buf *b, char **lines, size_t n, long offset, long length,
 }
 
 /* A query integer in [0, max] (dflt when absent); -1 when malformed. */
-static long query_long(struct MHD_Connection *c, const char *key, long dflt, long max)
+static long query_long(const fo_request *rq, const char *key, long dflt, long max)
 {
-    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+    const char *v = fo_request_arg(rq, key);
     if (!v) return dflt;
     char *end;
     errno = 0;
@@ -185,9 +184,9 @@ static long query_long(struct MHD_Connection *c, const char *key, long dflt, lon
 
 /* ---- endpoints ---------------------------------------------------------------------------- */
 
-static void handle_splits(const fo_server *srv, struct MHD_Connection *c, fo_reply *r)
+static void handle_splits(const fo_server *srv, const fo_request *rq, fo_reply *r)
 {
-    const char *ds = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dataset");
+    const char *ds = fo_request_arg(rq, "dataset");
     buf dir = {0}, b = {0};
     buf_printf(&dir, "%s/%s", srv->rows->dir, ds ? ds : "");
     DIR *d = safe_name(ds) ? opendir(dir.data) : NULL;
@@ -226,13 +225,13 @@ static void handle_splits(const fo_server *srv, struct MHD_Connection *c, fo_rep
 }
 
 /* GET /rows: the page, or the API's errors (422 bad parameters, 404 unknown dataset/split). */
-static void handle_rows(fo_server *srv, struct MHD_Connection *c, fo_reply *r, double *wait_ms,
+static void handle_rows(fo_server *srv, const fo_request *rq, fo_reply *r, double *wait_ms,
                         int *reset, long *offset_out)
 {
-    const char *ds = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dataset");
-    const char *cf = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "config");
-    const char *sp = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "split");
-    long offset = query_long(c, "offset", 0, 1L << 40), length = query_long(c, "length", ROWS_MAX_LENGTH, 1L << 40);
+    const char *ds = fo_request_arg(rq, "dataset");
+    const char *cf = fo_request_arg(rq, "config");
+    const char *sp = fo_request_arg(rq, "split");
+    long offset = query_long(rq, "offset", 0, 1L << 40), length = query_long(rq, "length", ROWS_MAX_LENGTH, 1L << 40);
     *offset_out = offset;
     if (!ds || !cf || !sp) {
         rows_error(r, 422, "Parameters 'dataset', 'config' and 'split' are required");
@@ -282,26 +281,25 @@ static void handle_rows(fo_server *srv, struct MHD_Connection *c, fo_reply *r, d
     free_lines(lines, n);
 }
 
-int fo_rows_route(fo_server *srv, void *conn, const char *url, const char *method, fo_reply *r,
-                  double *wait_ms, int *reset)
+int fo_rows_route(fo_server *srv, const fo_request *rq, fo_reply *r, double *wait_ms, int *reset)
 {
+    const char *url = rq->path, *method = rq->method;
     int rows = strcmp(url, "/rows") == 0, splits = strcmp(url, "/splits") == 0;
     if (!srv->rows || !srv->rows->dir || (!rows && !splits)) return 0;
-    struct MHD_Connection *c = conn;
-    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *auth = rq->auth;
     long offset = -1;
     if (strcmp(method, "GET") != 0)
         rows_error(r, 405, "Method not allowed (use GET)");
     else if (srv->require_key && !(auth && strncmp(auth, "Bearer ", 7) == 0 && strcmp(auth + 7, srv->require_key) == 0))
         rows_error(r, 401, not_found_dataset);
     else if (splits)
-        handle_splits(srv, c, r);
+        handle_splits(srv, rq, r);
     else
-        handle_rows(srv, c, r, wait_ms, reset, &offset);
+        handle_rows(srv, rq, r, wait_ms, reset, &offset);
     if (srv->log) {
-        const char *ds = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dataset");
-        const char *cf = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "config");
-        const char *sp = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "split");
+        const char *ds = fo_request_arg(rq, "dataset");
+        const char *cf = fo_request_arg(rq, "config");
+        const char *sp = fo_request_arg(rq, "split");
         pthread_mutex_lock(&srv->lock);
         fprintf(srv->log, "GET %s dataset=%s config=%s split=%s offset=%ld status=%u%s\n", url,
                 ds ? ds : "-", cf ? cf : "-", sp ? sp : "-", offset, *reset ? 0u : r->status,
