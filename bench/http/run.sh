@@ -5,24 +5,26 @@
 #       task, response cache on, results written), zero-latency server; the same requests
 #       with batch_size=16; and the aiohttp comparison client (aiohttp_client.py) on the
 #       same requests. Requests/s and client CPU-microseconds per request.
-#   (b) a server with 50 ms latency, 20k requests at concurrency 1024: wall time of the HTTP
-#       phase against the ideal N*L/C.
+#   (b) a server with 50 ms latency, 20k requests at concurrency 1024: the HTTP phase's wall
+#       time against the ideal N*L/C (ratio and percent over), the whole run's (process start
+#       to exit: Lua, data, connections, results included), client and server CPU per request.
 #   (c) peak RSS with 1M requests queued in one b:run (queue_rss.lua).
 # In (a) and (b) loadgen.c, a minimal keep-alive C client, measures the server alone: what
 # no client could beat on this machine at this moment.
 # Knobs: N (200000), QUEUE_N (1000000), CONC (64), REPEAT (1: run each client that many
-# times, alternating, and report every run), SKIP_AIOHTTP=1, SKIP_RSS=1.
+# times, alternating, and report every run), SKIP_A=1 (run (b) and (c) only), SKIP_B=1,
+# SKIP_AIOHTTP=1, SKIP_RSS=1; for (b): B_N (20000), B_CONC (1024), B_DELAY_MS (50).
 # Needs the build's evallua and fake_openai, a C compiler, and python3 with aiohttp for the
 # comparison (pip install aiohttp); the machine should be otherwise idle — on a shared one,
 # use REPEAT=3 and compare the best run of each client (say so with the numbers, with the
 # load average printed before each section).
 set -eu
-# shellcheck disable=SC2034 # ZERO_PID documents which server (c) uses
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=$(cd "${1:-$HERE/../../build}" && pwd)
 EVALLUA=$BUILD/evallua
 FAKE=$BUILD/tests/fake_openai
 N=${N:-200000} QUEUE_N=${QUEUE_N:-1000000} CONC=${CONC:-64} REPEAT=${REPEAT:-1}
+B_N=${B_N:-20000} B_CONC=${B_CONC:-1024} B_DELAY_MS=${B_DELAY_MS:-50}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/evallua_bench.XXXXXX")
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
@@ -40,6 +42,7 @@ start() {
   URL="http://127.0.0.1:$(cat "$TMP/$name.port")/v1"
 }
 server_cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # clock ticks
+now_s() { date +%s.%N; }
 ticks=$(getconf CLK_TCK)
 jqv() { "$EVALLUA" exec "$HERE/../../tests/e2e/jq.lua" "$@"; }
 
@@ -63,37 +66,67 @@ pipeline() {
       name, w, n / w, b, n / b, (u + s) * 1e6 / n, sc / tk * 1e6 / n, rss / 1024 }'
 }
 
-"$HERE/make_data.sh" "$TMP/data" "$N"
+[ "$B_N" -gt "$N" ] && N_DATA=$B_N || N_DATA=$N
+"$HERE/make_data.sh" "$TMP/data" "$N_DATA"
 ${CC:-cc} -O2 -std=c11 -o "$TMP/loadgen" "$HERE/loadgen.c"
 port_of() { sed 's|.*:\([0-9]*\)/v1$|\1|' <<<"$1"; }
-echo "== (a) $N generate requests, zero-latency server, concurrency $CONC, $(nproc) cores; load: $(uptime | sed 's/.*load/load/')"
-start zero --threads 1
-ZERO_URL=$URL ZERO_PID=$SPID
-for _ in $(seq "$REPEAT"); do
-  pipeline "evallua" ""
-  pipeline "evallua batch_size=16" ",batch_size=16"
-  "$EVALLUA" exec "$HERE/queue_rss.lua" "$URL" "$N" "$CONC" | sed 's/^/engine alone (no cache): /'
-  if [ "${SKIP_AIOHTTP:-0}" != 1 ]; then
-    s0=$(server_cpu "$SPID")
-    python3 "$HERE/aiohttp_client.py" "$URL" "$N" "$CONC"
-    s1=$(server_cpu "$SPID")
-    awk -v sc="$((s1 - s0))" -v tk="$ticks" -v n="$N" 'BEGIN { printf "  (server %.1f CPU-us/req)\n", sc / tk * 1e6 / n }'
-  fi
-  "$TMP/loadgen" "$(port_of "$URL")" "$N" "$CONC" | sed 's/^/server alone: /'
-done
+# server_line S0 S1 N: the server's CPU-microseconds per request between two server_cpu readings
+server_line() { awk -v sc="$(($2 - $1))" -v tk="$ticks" -v n="$3" 'BEGIN { printf "server %.1f CPU-us/req", sc / tk * 1e6 / n }'; }
 
-echo "== (b) 20000 requests, 50 ms server latency, concurrency 1024; load: $(uptime | sed 's/.*load/load/')"
-start slow --threads 1 --delay-ms 50
-for _ in $(seq "$REPEAT"); do
-  "$EVALLUA" run --no-cache --model openai-completions \
-    --model_args "base_url=$URL,model=fake-model,concurrency=1024" --tasks bench_gen \
-    --include-path "$HERE/tasks" --data-dir "$TMP/data" --limit 20000 --output "$TMP/b.json" \
+section_a() {
+  echo "== (a) $N generate requests, zero-latency server, concurrency $CONC, $(nproc) cores; load: $(uptime | sed 's/.*load/load/')"
+  for _ in $(seq "$REPEAT"); do
+    pipeline "evallua" ""
+    pipeline "evallua batch_size=16" ",batch_size=16"
+    "$EVALLUA" exec "$HERE/queue_rss.lua" "$URL" "$N" "$CONC" | sed 's/^/engine alone (no cache): /'
+    if [ "${SKIP_AIOHTTP:-0}" != 1 ]; then
+      s0=$(server_cpu "$SPID")
+      python3 "$HERE/aiohttp_client.py" "$URL" "$N" "$CONC"
+      s1=$(server_cpu "$SPID")
+      echo "  ($(server_line "$s0" "$s1" "$N"))"
+    fi
+    s0=$(server_cpu "$SPID")
+    "$TMP/loadgen" "$(port_of "$URL")" "$N" "$CONC" | sed 's/^/server alone: /'
+    s1=$(server_cpu "$SPID")
+    echo "  ($(server_line "$s0" "$s1" "$N"))"
+  done
+}
+
+# b_evallua: one evallua run of (b); prints the HTTP phase and the whole run against the ideal
+b_evallua() {
+  local s0 s1 t0 t1
+  s0=$(server_cpu "$SPID")
+  t0=$(now_s)
+  /usr/bin/time -f "%U %S" -o "$TMP/b.time" "$EVALLUA" run --no-cache --model openai-completions \
+    --model_args "base_url=$URL,model=fake-model,concurrency=$B_CONC" --tasks bench_gen \
+    --include-path "$HERE/tasks" --data-dir "$TMP/data" --limit "$B_N" --output "$TMP/b.json" \
     >"$TMP/b.out" 2>"$TMP/b.err"
-  awk -v b="$(jqv "$TMP/b.json" throughput.backend_seconds)" 'BEGIN {
-    ideal = 20000 * 0.05 / 1024
-    printf "evallua HTTP phase %.3f s; ideal N*L/C %.3f s (%.0f waves: %.3f s); %+.1f%% over N*L/C\n", b, ideal, 20, 20 * 0.05, (b / ideal - 1) * 100 }'
-  "$TMP/loadgen" "$(port_of "$URL")" 20000 1024 | sed 's/^/server alone: /'
-done
+  t1=$(now_s)
+  s1=$(server_cpu "$SPID")
+  read -r user sys <"$TMP/b.time"
+  awk -v b="$(jqv "$TMP/b.json" throughput.backend_seconds)" -v t0="$t0" -v t1="$t1" \
+      -v n="$B_N" -v c="$B_CONC" -v l="$B_DELAY_MS" -v u="$user" -v s="$sys" -v srv="$(server_line "$s0" "$s1" "$B_N")" 'BEGIN {
+    whole = t1 - t0; ideal = n * l / 1000 / c; rounds = int((n + c - 1) / c)
+    printf "evallua: HTTP phase %.3f s = %.3f x ideal N*L/C %.3f s (%+.1f%%; %d rounds: %.3f s, %+.1f ms per round over L); whole run %.3f s = %.3f x ideal | client %.1f CPU-us/req (whole process) | %s\n",
+      b, b / ideal, ideal, (b / ideal - 1) * 100, rounds, rounds * l / 1000, (b - rounds * l / 1000) / rounds * 1000, whole, whole / ideal, (u + s) * 1e6 / n, srv }'
+}
+
+section_b() {
+  echo "== (b) $B_N requests, $B_DELAY_MS ms server latency, concurrency $B_CONC; load: $(uptime | sed 's/.*load/load/')"
+  start slow --threads 1 --delay-ms "$B_DELAY_MS"
+  for _ in $(seq "$REPEAT"); do
+    b_evallua
+    s0=$(server_cpu "$SPID")
+    "$TMP/loadgen" "$(port_of "$URL")" "$B_N" "$B_CONC" "$B_DELAY_MS" | sed 's/^/server alone: /'
+    s1=$(server_cpu "$SPID")
+    echo "  ($(server_line "$s0" "$s1" "$B_N"); load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  done
+}
+
+start zero --threads 1
+ZERO_URL=$URL
+[ "${SKIP_A:-0}" = 1 ] || section_a
+[ "${SKIP_B:-0}" = 1 ] || section_b
 
 if [ "${SKIP_RSS:-0}" != 1 ]; then
   echo "== (c) $QUEUE_N requests queued in one b:run"

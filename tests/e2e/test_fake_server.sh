@@ -243,6 +243,27 @@ check_has "null content" "$BODY" '"content":null,"reasoning_content":"deep thoug
 post /v1/completions '{"prompt":"hmm"}'
 check_has "null text is empty on completions" "$BODY" '"text":""'
 
+# --- HTTP details (tests/server/README.md): raw requests over bash's /dev/tcp ---------------------
+# raw TEXT: send TEXT (printf format) on a new connection to the last server; RAW gets what came
+# back until the server closed the connection or 2 s passed.
+raw() {
+    RAW=$(exec 3<>"/dev/tcp/127.0.0.1/$PORT" && printf "$1" >&3 && timeout 2 cat <&3 | tr -d '\r')
+}
+start_server http --log "$TMP/http.log" || exit 1
+REQ='POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 14\r\n\r\n{"prompt":"x"}'
+raw "$REQ$REQ${REQ/HTTP\/1.1/HTTP/1.0}"
+check_eq "pipelined: three answers in order" "$(grep -o 'cmpl-[0-9]*' <<<"$RAW" | tr '\n' ' ')" "cmpl-1 cmpl-2 cmpl-3 "
+check_eq "HTTP/1.0 closes after its answer" "$(grep -c '^Connection: close$' <<<"$RAW")" 1
+raw 'POST /v1/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n{"pro\r\n9\r\nmpt":"y"}\r\n0\r\n\r\n'
+check_has "chunked body" "$RAW" '"id":"cmpl-4"'
+check_eq "chunked body logged decoded" "$(sed -n 4p "$TMP/http.log" | cut -f2)" '{"prompt":"y"}'
+raw 'POST /v1/completions HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 14\r\nConnection: close\r\n\r\n{"prompt":"x"}'
+check_eq "Expect: 100-continue" "$(grep -o '^HTTP/1.1 [0-9]*' <<<"$RAW" | tr '\n' ' ')" "HTTP/1.1 100 HTTP/1.1 200 "
+raw 'GET /v1/models?x=1 HTTP/1.1\r\nConnection: close\r\n\r\n'
+check_has "query string ignored" "$RAW" '"object":"list"'
+raw 'NONSENSE\r\n\r\n'
+check_has "malformed request: 400" "$RAW" 'HTTP/1.1 400 Bad Request'
+
 # --- stopping ---------------------------------------------------------------------------
 kill -TERM "$PID"
 for i in $(seq 30); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
