@@ -49,6 +49,7 @@ typedef struct load {
     size_t req_len;
     long n, conc, started, done, not_ok;
     double t0;                           /* the first request's send */
+    double first_sent;                   /* when every connection's first request was sent, from t0 */
     double round_end[LOADGEN_MAX_ROUNDS]; /* when answer k*conc arrived, from t0 */
     int rounds;
 } load;
@@ -160,6 +161,7 @@ static void run(load *l, conn *conns)
     struct epoll_event ev[256];
     l->t0 = now_s();
     for (long i = 0; i < l->conc; i++) start_request(l, &conns[i]);
+    l->first_sent = now_s() - l->t0;
     while (l->done < l->n) {
         int k = epoll_wait(l->epfd, ev, 256, 10000);
         if (k < 0 && errno == EINTR) continue;
@@ -184,7 +186,8 @@ static void report(const load *l, double setup, double http, double delay_ms)
     printf("loadgen: %ld answers (%ld not 200) in %.3f s (HTTP phase; %ld connections opened in %.1f ms "
            "before it): %.0f req/s, %.1f client CPU-us/request\n",
            l->done, l->not_ok, http, l->conc, setup * 1e3, (double)l->done / http, cpu * 1e6 / (double)l->done);
-    printf("loadgen: rounds (every %ld answers, ms from the first request):", l->conc);
+    printf("loadgen: first requests on all %ld connections sent in %.1f ms; rounds (every %ld answers, ms from "
+           "the first request):", l->conc, l->first_sent * 1e3, l->conc);
     for (int i = 0; i < l->rounds; i++) printf(" %.1f", l->round_end[i] * 1e3);
     printf("; last %.1f\n", http * 1e3);
     if (delay_ms > 0) {

@@ -66,8 +66,9 @@ pipeline() {
       name, w, n / w, b, n / b, (u + s) * 1e6 / n, sc / tk * 1e6 / n, rss / 1024 }'
 }
 
-[ "$B_N" -gt "$N" ] && N_DATA=$B_N || N_DATA=$N
-"$HERE/make_data.sh" "$TMP/data" "$N_DATA"
+
+[ "${SKIP_A:-0}" = 1 ] || "$HERE/make_data.sh" "$TMP/data" "$N"
+[ "${SKIP_B:-0}" = 1 ] || "$HERE/make_data.sh" "$TMP/bdata" "$B_N" # (b) reads only its own documents
 ${CC:-cc} -O2 -std=c11 -o "$TMP/loadgen" "$HERE/loadgen.c"
 port_of() { sed 's|.*:\([0-9]*\)/v1$|\1|' <<<"$1"; }
 # server_line S0 S1 N: the server's CPU-microseconds per request between two server_cpu readings
@@ -99,7 +100,7 @@ b_evallua() {
   t0=$(now_s)
   /usr/bin/time -f "%U %S" -o "$TMP/b.time" "$EVALLUA" run --no-cache --model openai-completions \
     --model_args "base_url=$URL,model=fake-model,concurrency=$B_CONC" --tasks bench_gen \
-    --include-path "$HERE/tasks" --data-dir "$TMP/data" --limit "$B_N" --output "$TMP/b.json" \
+    --include-path "$HERE/tasks" --data-dir "$TMP/bdata" --output "$TMP/b.json" \
     >"$TMP/b.out" 2>"$TMP/b.err"
   t1=$(now_s)
   s1=$(server_cpu "$SPID")
