@@ -12,10 +12,10 @@
  * when a send could not finish).
  *
  * Prints the HTTP phase (first request sent to last answer), the connection set-up before
- * it, requests/s, answers that were not 200, the client's CPU time per request, and the time
- * at which every CONCURRENCY-th answer arrived ("rounds"). With DELAY_MS (the server's
- * --delay-ms) it also prints the ideal N*L/C and the whole number of rounds, and how far
- * the HTTP phase is from each. */
+ * it, requests/s, answers that were not 200, and the client's CPU time per request. With
+ * DELAY_MS (the server's --delay-ms) it also prints when every connection's first request
+ * was sent, the time at which every CONCURRENCY-th answer arrived ("rounds"), the ideal
+ * N*L/C and the whole number of rounds, and how far the HTTP phase is from each. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -186,10 +186,12 @@ static void report(const load *l, double setup, double http, double delay_ms)
     printf("loadgen: %ld answers (%ld not 200) in %.3f s (HTTP phase; %ld connections opened in %.1f ms "
            "before it): %.0f req/s, %.1f client CPU-us/request\n",
            l->done, l->not_ok, http, l->conc, setup * 1e3, (double)l->done / http, cpu * 1e6 / (double)l->done);
-    printf("loadgen: first requests on all %ld connections sent in %.1f ms; rounds (every %ld answers, ms from "
-           "the first request):", l->conc, l->first_sent * 1e3, l->conc);
-    for (int i = 0; i < l->rounds; i++) printf(" %.1f", l->round_end[i] * 1e3);
-    printf("; last %.1f\n", http * 1e3);
+    if (delay_ms > 0) { /* rounds mean something when every answer takes DELAY_MS */
+        printf("loadgen: first requests on all %ld connections sent in %.1f ms; rounds (every %ld answers, ms "
+               "from the first request):", l->conc, l->first_sent * 1e3, l->conc);
+        for (int i = 0; i < l->rounds; i++) printf(" %.1f", l->round_end[i] * 1e3);
+        printf("; last %.1f\n", http * 1e3);
+    }
     if (delay_ms > 0) {
         double ideal = (double)l->n * delay_ms * 1e-3 / (double)l->conc;
         long waves = (l->n + l->conc - 1) / l->conc;
