@@ -14,6 +14,9 @@
 # Knobs: N (200000), QUEUE_N (1000000), CONC (64), REPEAT (1: run each client that many
 # times, alternating, and report every run), SKIP_A=1 (run (b) and (c) only), SKIP_B=1,
 # SKIP_AIOHTTP=1, SKIP_RSS=1; for (b): B_N (20000), B_CONC (1024), B_DELAY_MS (50).
+# PRIO="chrt -f 10" (needs root) runs the servers and clients at real-time priority: on a
+# machine shared with other work it approximates a quiet one (the others wait while the
+# benchmark runs); say so next to numbers taken that way.
 # Needs the build's evallua and fake_openai, a C compiler, and python3 with aiohttp for the
 # comparison (pip install aiohttp); the machine should be otherwise idle — on a shared one,
 # use REPEAT=3 and compare the best run of each client (say so with the numbers, with the
@@ -25,6 +28,7 @@ EVALLUA=$BUILD/evallua
 FAKE=$BUILD/tests/fake_openai
 N=${N:-200000} QUEUE_N=${QUEUE_N:-1000000} CONC=${CONC:-64} REPEAT=${REPEAT:-1}
 B_N=${B_N:-20000} B_CONC=${B_CONC:-1024} B_DELAY_MS=${B_DELAY_MS:-50}
+PRIO=${PRIO:-} # e.g. "chrt -f 10": see the header
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/evallua_bench.XXXXXX")
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
@@ -35,7 +39,7 @@ export EVALLUA_NO_PROGRESS=1 XDG_CACHE_HOME=$TMP/cache
 start() {
   local name=$1
   shift
-  "$FAKE" --port 0 --port-file "$TMP/$name.port" --lifetime 3600 "$@" 2>"$TMP/$name.err" &
+  $PRIO "$FAKE" --port 0 --port-file "$TMP/$name.port" --lifetime 3600 "$@" 2>"$TMP/$name.err" &
   SPID=$!
   PIDS+=("$SPID")
   for _ in $(seq 100); do [ -s "$TMP/$name.port" ] && break; sleep 0.05; done
@@ -51,7 +55,7 @@ pipeline() {
   local name=$1 extra=$2 s0 s1
   rm -f "$TMP/$name.sqlite"* # every repeat starts with an empty cache
   s0=$(server_cpu "$SPID")
-  /usr/bin/time -f "%U %S %M" -o "$TMP/$name.time" "$EVALLUA" run --model openai-completions \
+  $PRIO /usr/bin/time -f "%U %S %M" -o "$TMP/$name.time" "$EVALLUA" run --model openai-completions \
     --model_args "base_url=$URL,model=fake-model,concurrency=$CONC$extra" --tasks bench_gen \
     --include-path "$HERE/tasks" --data-dir "$TMP/data" --cache "$TMP/$name.sqlite" \
     --output "$TMP/$name.json" >"$TMP/$name.out" 2>"$TMP/$name.err"
@@ -79,15 +83,15 @@ section_a() {
   for _ in $(seq "$REPEAT"); do
     pipeline "evallua" ""
     pipeline "evallua batch_size=16" ",batch_size=16"
-    "$EVALLUA" exec "$HERE/queue_rss.lua" "$URL" "$N" "$CONC" | sed 's/^/engine alone (no cache): /'
+    $PRIO "$EVALLUA" exec "$HERE/queue_rss.lua" "$URL" "$N" "$CONC" | sed 's/^/engine alone (no cache): /'
     if [ "${SKIP_AIOHTTP:-0}" != 1 ]; then
       s0=$(server_cpu "$SPID")
-      python3 "$HERE/aiohttp_client.py" "$URL" "$N" "$CONC"
+      $PRIO python3 "$HERE/aiohttp_client.py" "$URL" "$N" "$CONC"
       s1=$(server_cpu "$SPID")
       echo "  ($(server_line "$s0" "$s1" "$N"))"
     fi
     s0=$(server_cpu "$SPID")
-    "$TMP/loadgen" "$(port_of "$URL")" "$N" "$CONC" | sed 's/^/server alone: /'
+    $PRIO "$TMP/loadgen" "$(port_of "$URL")" "$N" "$CONC" | sed 's/^/server alone: /'
     s1=$(server_cpu "$SPID")
     echo "  ($(server_line "$s0" "$s1" "$N"))"
   done
@@ -98,7 +102,7 @@ b_evallua() {
   local s0 s1 t0 t1
   s0=$(server_cpu "$SPID")
   t0=$(now_s)
-  /usr/bin/time -f "%U %S" -o "$TMP/b.time" "$EVALLUA" run --no-cache --model openai-completions \
+  $PRIO /usr/bin/time -f "%U %S" -o "$TMP/b.time" "$EVALLUA" run --no-cache --model openai-completions \
     --model_args "base_url=$URL,model=fake-model,concurrency=$B_CONC" --tasks bench_gen \
     --include-path "$HERE/tasks" --data-dir "$TMP/bdata" --output "$TMP/b.json" \
     >"$TMP/b.out" 2>"$TMP/b.err"
@@ -118,7 +122,7 @@ section_b() {
   for _ in $(seq "$REPEAT"); do
     b_evallua
     s0=$(server_cpu "$SPID")
-    "$TMP/loadgen" "$(port_of "$URL")" "$B_N" "$B_CONC" "$B_DELAY_MS" | sed 's/^/server alone: /'
+    $PRIO "$TMP/loadgen" "$(port_of "$URL")" "$B_N" "$B_CONC" "$B_DELAY_MS" | sed 's/^/server alone: /'
     s1=$(server_cpu "$SPID")
     echo "  ($(server_line "$s0" "$s1" "$B_N"); load: $(cut -d' ' -f1-3 /proc/loadavg))"
   done
