@@ -608,6 +608,7 @@ static void conn_process(conn *c)
         } else if (total < 0) {
             fo_reply_reset(&c->reply);
             fo_reply_error(&c->reply, 400, "invalid_request_error", "malformed HTTP request");
+            c->reset = 0;
             c->close_after = 1;
             consume(c, c->in_len);
         } else if (c->too_large || (c->head.len && !c->head.chunked && c->head.content_length > FO_MAX_BODY)) {
