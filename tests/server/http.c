@@ -67,6 +67,8 @@ typedef struct conn {
     head_info head;           /* of the request at the start of `in` */
     size_t discard;           /* body bytes of a too-large request still to drop */
     int too_large, continue_sent, close_after, peer_closed, reset;
+    double arrival_ms;        /* kernel receive time of the last read (0: not known) */
+    double ready_ms;          /* when the previous reply went out: a pipelined request starts here */
     fo_reply reply;
     char out_head[512];       /* the reply's status line and headers */
     size_t out_head_len, out_done; /* out_done: bytes of head + body written */
@@ -79,6 +81,7 @@ struct worker {
     int epfd;
     pthread_t thread;
     int started;
+    int timestamps;            /* reads carry the kernel's receive time (--delay-ms) */
     fo_timer_heap timers;
     conn *live, *spare;
     char listen_tag, stop_tag; /* epoll data of the listening socket and the stop eventfd */
@@ -170,6 +173,32 @@ static void reserve_input(conn *c, size_t want)
     c->in_cap = cap;
 }
 
+/* read() that also takes the kernel's receive time of the bytes (SO_TIMESTAMPNS, set on the
+   listening socket with --delay-ms) into c->arrival_ms, on the monotonic clock: a delayed
+   reply is due --delay-ms after its request arrived, however late a busy worker read it. */
+static ssize_t read_stamped(conn *c, size_t room)
+{
+    char control[CMSG_SPACE(sizeof(struct timespec))];
+    struct iovec iov = {c->in + c->in_len, room};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t r = recvmsg(c->fd, &msg, 0);
+    if (r <= 0) return r;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_TIMESTAMPNS) continue;
+        struct timespec got, real;
+        memcpy(&got, CMSG_DATA(cm), sizeof got);
+        clock_gettime(CLOCK_REALTIME, &real);
+        double age_ms = (double)(real.tv_sec - got.tv_sec) * 1e3 + (double)(real.tv_nsec - got.tv_nsec) * 1e-6;
+        c->arrival_ms = fo_now_ms() - (age_ms > 0 ? age_ms : 0);
+    }
+    return r;
+}
+
 /* Read what the socket holds. Returns -1 on a socket error (the caller closes); sets
    peer_closed at end of stream. */
 static int conn_read(conn *c)
@@ -179,7 +208,7 @@ static int conn_read(conn *c)
         if (want < c->in_len + 2048) want = c->in_len + 2048;
         reserve_input(c, want);
         size_t room = c->in_cap - c->in_len - 1;
-        ssize_t r = read(c->fd, c->in + c->in_len, room);
+        ssize_t r = c->w->timestamps ? read_stamped(c, room) : read(c->fd, c->in + c->in_len, room);
         if (r > 0) {
             c->in_len += (size_t)r;
             if ((size_t)r < room) return 0; /* drained: edge-triggered epoll tells of more */
@@ -536,6 +565,7 @@ static int conn_answer(conn *c)
         conn_close(c, 0);
         return -1;
     }
+    if (c->w->timestamps) c->ready_ms = fo_now_ms();
     if (c->reply.body.cap > FO_KEEP_CAP) fo_reply_free(&c->reply);
     return 0;
 }
@@ -589,10 +619,15 @@ static int drop_large_body(conn *c, double *wait_ms)
     return 1;
 }
 
+/* Park the reply until wait_ms after its request arrived: the kernel's receive time when
+   known, but never before the previous reply on the connection went out (a pipelined
+   request waits its turn, as a server working through them one at a time would). */
 static void conn_park(conn *c, double wait_ms)
 {
+    double now = fo_now_ms(), start = c->arrival_ms > 0 && c->arrival_ms < now ? c->arrival_ms : now;
+    if (start < c->ready_ms) start = c->ready_ms;
     c->state = CONN_PARKED;
-    fo_timer_add(&c->w->timers, &c->timer, fo_now_ms() + wait_ms);
+    fo_timer_add(&c->w->timers, &c->timer, start + wait_ms);
 }
 
 /* Answer every complete request in the input, in order, until one is parked or the
@@ -661,6 +696,7 @@ static void on_conn_event(conn *c, uint32_t events)
         }
         if (done) {
             c->state = CONN_READING;
+            if (c->w->timestamps) c->ready_ms = fo_now_ms();
             if (c->close_after) {
                 conn_close(c, 0);
                 return;
@@ -722,7 +758,7 @@ static void *worker_main(void *arg)
 
 /* ---- daemon ------------------------------------------------------------------------- */
 
-static int listen_on(unsigned port, unsigned *bound_port)
+static int listen_on(unsigned port, int timestamps, unsigned *bound_port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
@@ -730,6 +766,7 @@ static int listen_on(unsigned port, unsigned *bound_port)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     /* accepted sockets inherit it: a reply is one writev, never held back for an ACK */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (timestamps) setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one); /* inherited too */
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
@@ -751,6 +788,7 @@ static int worker_init(http_daemon *d, worker *w, fo_server *srv)
 {
     w->srv = srv;
     w->d = d;
+    w->timestamps = srv->delay_ms > 0;
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (w->epfd < 0) return -1;
     struct epoll_event lev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &w->listen_tag};
@@ -767,7 +805,7 @@ void *fo_http_start(fo_server *srv, unsigned port, unsigned *bound_port, char *e
 {
     http_daemon *d = xcalloc(1, sizeof *d);
     d->stop_fd = -1;
-    d->listen_fd = listen_on(port, bound_port);
+    d->listen_fd = listen_on(port, srv->delay_ms > 0, bound_port);
     if (d->listen_fd < 0) {
         errf(err, errlen, "cannot listen on 127.0.0.1:%u: %s", port, strerror(errno));
         free(d);
