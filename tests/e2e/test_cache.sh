@@ -193,7 +193,12 @@ check_eq "SIGTERM exit status" "$?" 130
 mkfifo "$TMP/stuck.lua"
 ( trap - INT; exec "$EVALLUA" run "$TMP/stuck.lua" >"$TMP/stuck.out" 2>"$TMP/stuck.err" ) &
 pid=$!
-sleep 0.3
+# wait until it blocks opening the FIFO (openat: 257 on x86-64, 56 on arm64), by then its
+# Ctrl-C handler is in place; a loaded machine can take over a second to get there
+for _ in $(seq 200); do
+  case "$(cut -d' ' -f1 "/proc/$pid/syscall" 2>/dev/null)" in 257 | 56) break ;; esac
+  sleep 0.05
+done
 kill -INT "$pid"
 sleep 0.3
 check_eq "first Ctrl-C asks to stop" "$(kill -0 "$pid" 2>/dev/null && echo running)" running
