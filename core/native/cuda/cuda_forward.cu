@@ -4,6 +4,7 @@
 #include "native/cuda/cuda_forward.h"
 
 #include <cublas_v2.h>
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,8 +34,24 @@
     do {                                                                                   \
         cublasStatus_t e_ = (expr);                                                        \
         if (e_ != CUBLAS_STATUS_SUCCESS)                                                   \
-            return fail((s), #expr, __FILE__, __LINE__, cublasGetStatusString(e_));        \
+            return fail((s), #expr, __FILE__, __LINE__, (s)->blas_api.status_string(e_));  \
     } while (0)
+
+/* cuBLAS, opened with dlopen when a state is created instead of linked: libcublasLt's static
+   initialisers cost ~0.2 s of page faults at every process start, which every evallua command
+   would pay, GPU or not. The handle is never closed (closing CUDA libraries while the runtime
+   lives is not safe); dlopen counts references, so each state's open is cheap. */
+typedef struct cublas_api {
+    decltype(&cublasCreate_v2) create;
+    decltype(&cublasDestroy_v2) destroy;
+    decltype(&cublasSetStream_v2) set_stream;
+    decltype(&cublasSetWorkspace_v2) set_workspace;
+    cublasStatus_t (*gemm_ex)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int,
+                              int, const void *, const void *, cudaDataType, int, const void *,
+                              cudaDataType, int, const void *, void *, cudaDataType, int,
+                              cublasComputeType_t, cublasGemmAlgo_t); /* C++ overloads it */
+    decltype(&cublasGetStatusString) status_string;
+} cublas_api;
 
 typedef struct dev_layer {
     dev_tensor wq, wk, wv, wo, w_gate, w_up, w_down;
@@ -54,6 +71,7 @@ struct cuda_state {
     char name[320];
     char err[512];
     cudaStream_t stream;
+    cublas_api blas_api;               /* the cuBLAS functions, from load_cublas */
     cublasHandle_t blas;
     void *blas_ws;
     size_t bytes;                      /* device memory held */
@@ -334,6 +352,41 @@ static int check_shape(cuda_state *s)
     return 0;
 }
 
+#define CUBLAS_SONAME_(major) "libcublas.so." #major
+#define CUBLAS_SONAME(major) CUBLAS_SONAME_(major)
+
+/* Open cuBLAS (the toolkit's copy found at build time first, then the loader's search path)
+   and resolve the functions used; 0, or -1 with s->err naming what is missing. */
+static int load_cublas(cuda_state *s)
+{
+    const char *names[] = {EVALLUA_CUBLAS_DIR "/" CUBLAS_SONAME(CUBLAS_VER_MAJOR),
+                           CUBLAS_SONAME(CUBLAS_VER_MAJOR)};
+    void *lib = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !lib; i++)
+        lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        snprintf(s->err, sizeof s->err, "device=cuda: cannot load cuBLAS (%s): %s",
+                 CUBLAS_SONAME(CUBLAS_VER_MAJOR), dlerror());
+        return -1;
+    }
+    struct { void **fn; const char *name; } syms[] = {
+        {(void **)&s->blas_api.create, "cublasCreate_v2"},
+        {(void **)&s->blas_api.destroy, "cublasDestroy_v2"},
+        {(void **)&s->blas_api.set_stream, "cublasSetStream_v2"},
+        {(void **)&s->blas_api.set_workspace, "cublasSetWorkspace_v2"},
+        {(void **)&s->blas_api.gemm_ex, "cublasGemmEx"},
+        {(void **)&s->blas_api.status_string, "cublasGetStatusString"},
+    };
+    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
+        if (!(*syms[i].fn = dlsym(lib, syms[i].name))) {
+            snprintf(s->err, sizeof s->err, "device=cuda: %s lacks %s",
+                     CUBLAS_SONAME(CUBLAS_VER_MAJOR), syms[i].name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int init_device(cuda_state *s)
 {
     cudaDeviceProp p;
@@ -342,8 +395,9 @@ static int init_device(cuda_state *s)
     snprintf(s->name, sizeof s->name, "%s (%.0f GiB, sm_%d%d)", p.name,
              p.totalGlobalMem / 1073741824.0, p.major, p.minor);
     CUDA_CHECK(s, cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking));
-    CUBLAS_CHECK(s, cublasCreate(&s->blas));
-    CUBLAS_CHECK(s, cublasSetStream(s->blas, s->stream));
+    if (load_cublas(s) < 0) return -1;
+    CUBLAS_CHECK(s, s->blas_api.create(&s->blas));
+    CUBLAS_CHECK(s, s->blas_api.set_stream(s->blas, s->stream));
     return 0;
 }
 
@@ -365,7 +419,8 @@ extern "C" cuda_state *cuda_state_new(const model *m, const cuda_options *opt, c
     /* scratch first (it depends on n_slots only through the inputs: bound it by the max) */
     s->n_slots = opt->n_slots > 0 ? opt->n_slots : DEFAULT_MAX_SLOTS;
     if (alloc_scratch(s) < 0 || alloc_cache(s, opt->n_slots) < 0) goto fail;
-    if (cublasSetWorkspace(s->blas, s->blas_ws, BLAS_WORKSPACE) != CUBLAS_STATUS_SUCCESS) {
+    if (s->blas_api.set_workspace(s->blas, s->blas_ws, BLAS_WORKSPACE) !=
+        CUBLAS_STATUS_SUCCESS) {
         failf(s, "cublasSetWorkspace failed");
         goto fail;
     }
@@ -389,7 +444,7 @@ extern "C" void cuda_state_free(cuda_state *s)
     void *host[] = {s->h_in, s->h_lp, s->h_am, s->h_logits};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
         if (host[i]) cudaFreeHost(host[i]);
-    if (s->blas) cublasDestroy(s->blas);
+    if (s->blas) s->blas_api.destroy(s->blas);
     if (s->stream) cudaStreamDestroy(s->stream);
     free(s->pre_slot);
     free(s->pre_len);
@@ -437,7 +492,7 @@ static int matmul(cuda_state *s, const dev_tensor &w, const float *x, int T, flo
         type = CUDA_R_16F;
     }
     /* column-major view: y^T (rows x T) = W^T (rows x n) * x^T (n x T) */
-    CUBLAS_CHECK(s, cublasGemmEx(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)w.rows, T, (int)w.n,
+    CUBLAS_CHECK(s, s->blas_api.gemm_ex(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)w.rows, T, (int)w.n,
                                  &alpha, s->wh, type, (int)w.n, xin, type, (int)w.n, &beta, y,
                                  CUDA_R_32F, (int)w.rows, CUBLAS_COMPUTE_32F,
                                  CUBLAS_GEMM_DEFAULT));
