@@ -328,11 +328,12 @@ static void slot_free(transport *t, xfer *x)
     t->free_stack[t->n_free++] = (int)(x - t->slots);
 }
 
-/* Whether url goes over the plain transport (else libcurl). */
-static int use_plain(const transport *t, const char *url)
+/* Whether url is for the plain transport (else libcurl); TRANSPORT_AUTO also falls back to
+   libcurl when plain_start refuses the URL (credentials in it, say). */
+static int want_plain(const transport *t, const char *url)
 {
     if (t->o.kind != TRANSPORT_AUTO) return t->o.kind == TRANSPORT_PLAIN;
-    return !t->proxy_env && strncasecmp(url, "http://", 7) == 0 && plain_url_ok(url, NULL, 0);
+    return !t->proxy_env && strncasecmp(url, "http://", 7) == 0;
 }
 
 /* Start x over libcurl. */
@@ -365,9 +366,12 @@ static int start_transfer(transport *t, xfer *x, const char *url, int get, char 
     x->started = mono_s();
     buf_clear(&x->url);
     buf_puts(&x->url, url);
-    x->via = use_plain(t, url) ? TRANSPORT_PLAIN : TRANSPORT_CURL;
-    int rc = x->via == TRANSPORT_PLAIN ? plain_start(t->plain, x, url, get, err, errlen)
-                                       : curl_start(t, x, url, get, err, errlen);
+    x->via = TRANSPORT_PLAIN;
+    int rc = want_plain(t, url) ? plain_start(t->plain, x, url, get, err, errlen) : -1;
+    if (rc != 0 && t->o.kind != TRANSPORT_PLAIN) {
+        x->via = TRANSPORT_CURL;
+        rc = curl_start(t, x, url, get, err, errlen);
+    }
     if (rc != 0) {
         x->via = TRANSPORT_AUTO;
         slot_free(t, x);

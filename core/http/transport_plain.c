@@ -204,7 +204,7 @@ static int split_authority(const char *a, size_t n, char *name, size_t name_cap,
     return 0;
 }
 
-/* The parts of an http:// URL, checked. */
+/* The parts of an http:// URL; the host part is checked when its endpoint is made. */
 static int parse_url(const char *url, url_parts *u, char *err, size_t errlen)
 {
     if (strncasecmp(url, "https://", 8) == 0)
@@ -223,8 +223,15 @@ static int parse_url(const char *url, url_parts *u, char *err, size_t errlen)
     for (size_t i = 0; i < u->path_len; i++)
         if (bad_char(u->path[i]))
             return errf(err, errlen, "%s: a space or control character in the path", url);
-    char name[256], port[8], why[128];
-    if (split_authority(u->authority, u->authority_len, name, sizeof name, port, why, sizeof why) != 0)
+    return 0;
+}
+
+/* Split u's host part into name and port; 0, or -1 with err naming url. */
+static int url_host(const char *url, const url_parts *u, char *name, size_t name_cap, char port[8],
+                    char *err, size_t errlen)
+{
+    char why[128];
+    if (split_authority(u->authority, u->authority_len, name, name_cap, port, why, sizeof why) != 0)
         return errf(err, errlen, "%s is not a valid http:// URL: %s", url, why);
     return 0;
 }
@@ -232,21 +239,27 @@ static int parse_url(const char *url, url_parts *u, char *err, size_t errlen)
 int plain_url_ok(const char *url, char *err, size_t errlen)
 {
     url_parts u;
-    return parse_url(url, &u, err, errlen) == 0;
+    char name[256], port[8];
+    return parse_url(url, &u, err, errlen) == 0 &&
+           url_host(url, &u, name, sizeof name, port, err, errlen) == 0;
 }
 
 /* ---- endpoints ------------------------------------------------------------------------ */
 
-static plain_endpoint *endpoint_for(plain_transport *p, const url_parts *u)
+/* The endpoint of u's host:port, made on first use; NULL with err filled when the host part
+   is not valid. */
+static plain_endpoint *endpoint_for(plain_transport *p, const char *url, const url_parts *u,
+                                    char *err, size_t errlen)
 {
     for (int i = 0; i < p->n_eps; i++) {
         plain_endpoint *e = p->eps[i];
         if (e->authority_len == u->authority_len && memcmp(e->authority, u->authority, u->authority_len) == 0)
             return e;
     }
-    char name[256];
+    char name[256], port[8];
+    if (url_host(url, u, name, sizeof name, port, err, errlen) != 0) return NULL;
     plain_endpoint *e = xcalloc(1, sizeof *e);
-    split_authority(u->authority, u->authority_len, name, sizeof name, e->port, NULL, 0); /* checked */
+    memcpy(e->port, port, sizeof port);
     e->authority = xstrndup(u->authority, u->authority_len);
     e->authority_len = u->authority_len;
     e->name = xstrdup(name);
@@ -723,7 +736,8 @@ int plain_start(plain_transport *p, xfer *x, const char *url, int get, char *err
     url_parts u;
     if (parse_url(url, &u, err, errlen) != 0) return -1;
     plain_slot *s = &p->slots[x - p->xs];
-    s->ep = endpoint_for(p, &u);
+    s->ep = endpoint_for(p, url, &u, err, errlen);
+    if (!s->ep) return -1;
     s->get = get;
     s->sent = 0;
     s->retried = 0;

@@ -37,8 +37,9 @@ void plain_free(plain_transport *p);
 /* 1 when url is an http:// URL this side can carry, else 0 with err saying why. */
 int plain_url_ok(const char *url, char *err, size_t errlen);
 /* Start x (transport.c set x->started) as a POST of x->body, or a GET when get; 0, or -1 with
-   err filled when url cannot be carried (nothing was started). Failures after that (lookup,
-   connect) finish the transfer with its CURLcode. */
+   err filled when url cannot be carried (nothing was started: TRANSPORT_AUTO hands it to
+   libcurl then). Failures after that (lookup, connect) finish the transfer with its
+   CURLcode. */
 int plain_start(plain_transport *p, xfer *x, const char *url, int get, char *err, size_t errlen);
 /* Act on one epoll event whose data has PLAIN_EVENT_TAG. */
 void plain_event(plain_transport *p, uint64_t data, uint32_t events);
