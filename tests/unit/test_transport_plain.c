@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "http/openai.h"
 #include "http/transport.h"
 #include "http/transport_http1.h"
 #include "util/buf.h"
@@ -733,9 +734,25 @@ static void test_load(transport_kind kind)
     }
 }
 
-/* IPv6 literals: http://[::1]:PORT/... */
-static void test_ipv6(void)
+/* A host name (looked up once) and IPv6 literals: http://[::1]:PORT/... */
+static void test_names(void)
 {
+    peer v4 = {0};
+    CHECK(peer_start(&v4, script_echo, 0) == 0);
+    transport *t4 = make_transport(TRANSPORT_AUTO, 2, 10);
+    char url4[128], host4[64];
+    snprintf(url4, sizeof url4, "http://localhost:%d/v1/completions", v4.port);
+    snprintf(host4, sizeof host4, "Host: localhost:%d\r\n", v4.port);
+    outcome o4 = {0};
+    for (int k = 1; k <= 2; k++) {
+        run_one(t4, url4, "{}", &o4);
+        CHECK(o4.cc == CURLE_OK && o4.via == TRANSPORT_PLAIN && contains(buf_str(&o4.body), host4));
+        CHECK(contains(buf_str(&o4.body), k == 1 ? "conn=1 req=1" : "conn=1 req=2"));
+    }
+    transport_free(t4);
+    peer_stop(&v4);
+    buf_free(&o4.body);
+
     peer pr = {0};
     if (peer_start(&pr, script_echo, 1) != 0) {
         printf("no IPv6 loopback here: the [::1] case is skipped\n");
@@ -793,6 +810,36 @@ static void test_choice(void)
     unsetenv("http_proxy");
 }
 
+/* The transport model arg reaches the transport: unknown names and https with plain are
+   refused when the backend is made, naming what is wrong. */
+static void test_model_arg(void)
+{
+    char err[512] = "";
+    openai_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.model = "m";
+    cfg.max_retries = -1;
+    cfg.base_url = "http://127.0.0.1:1/v1";
+    const char *ok[] = {NULL, "auto", "plain", "curl"};
+    for (int i = 0; i < 4; i++) {
+        cfg.transport = ok[i];
+        backend *b = openai_backend_new(&cfg, err, sizeof err);
+        CHECK(b != NULL);
+        if (b) b->vt->destroy(b);
+    }
+    cfg.transport = "fast";
+    CHECK(openai_backend_new(&cfg, err, sizeof err) == NULL);
+    CHECK(contains(err, "transport must be auto, plain or curl, got 'fast'"));
+    cfg.transport = "plain";
+    cfg.base_url = "http://127.0.0.1:1/v1|https://api.example.com/v1";
+    CHECK(openai_backend_new(&cfg, err, sizeof err) == NULL);
+    CHECK(contains(err, "https://api.example.com/v1/completions needs TLS"));
+    cfg.transport = "auto";
+    backend *b = openai_backend_new(&cfg, err, sizeof err);
+    CHECK(b != NULL);
+    if (b) b->vt->destroy(b);
+}
+
 /* transport_free with transfers in flight (connecting, waiting, idle connections): nothing
    leaks or is touched after free (the sanitizer build checks). */
 static void test_abandon(void)
@@ -828,6 +875,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     test_parser();
     test_choice();
+    test_model_arg();
     transport_kind kinds[2] = {TRANSPORT_PLAIN, TRANSPORT_CURL};
     for (int k = 0; k < 2; k++) {
         test_requests(kinds[k]);
@@ -836,7 +884,7 @@ int main(void)
         test_failures(kinds[k]);
         test_load(kinds[k]);
     }
-    test_ipv6();
+    test_names();
     test_abandon();
     return check_summary();
 }
