@@ -381,8 +381,8 @@ static void on_done(pull_run_state *st, xfer *x, CURLcode cc)
 {
     page_job *j = x->owner;
     pull_state *sp = &st->sp[j->split];
-    char *url = NULL;
-    curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url);
+    /* the page's URL: a plain-HTTP transfer has no easy handle to ask (http/transport.h) */
+    const char *url = transport_url(x);
     char why[1400];
     long status = transport_status(x);
     if (sp->phase == PHASE_DONE) {

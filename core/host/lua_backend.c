@@ -2,7 +2,7 @@
  *
  *   local b = backend.open{kind="openai-completions", base_url=..., model=..., api_key=...,
  *                          concurrency=32, max_retries=5, retry_base=0.5, timeout=300,
- *                          rpm=nil, tpm=nil, batch_size=1,
+ *                          rpm=nil, tpm=nil, batch_size=1, transport="auto",
  *                          progress=true, label="gsm8k",
  *                          cache_path=nil, no_cache=false}
  *   local resps, fatal, interrupted = b:run(requests [, {tasks = {"gsm8k", ...},
@@ -113,6 +113,7 @@ static backend *open_openai(lua_State *L, const char *kind, char *err, size_t er
     cfg.rpm = opt_number(L, 1, "rpm", 0);
     cfg.tpm = opt_number(L, 1, "tpm", 0);
     cfg.batch_size = (int)opt_number(L, 1, "batch_size", 1);
+    cfg.transport = opt_string(L, 1, "transport"); /* auto | plain | curl (http/transport.h) */
     return openai_backend_new(&cfg, err, errlen); /* progress: lua_backend makes one per run */
 }
 

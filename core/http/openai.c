@@ -139,10 +139,16 @@ static int connect_parts(oai_backend *b, const openai_config *cfg, char *err, si
     if (endpoints_init(&b->eps, cfg->base_url, b->chat, b->concurrency, err, errlen) != 0) return -1;
     for (size_t i = 0; i < b->eps.count; i++)
         if (check_url(b->eps.items[i].url, err, errlen) != 0) return -1;
+    transport_kind kind; /* the transport model arg: which HTTP client carries the requests */
+    if (transport_kind_parse(cfg->transport, &kind) != 0)
+        return errf(err, errlen, "model argument transport must be auto, plain or curl, got '%s'",
+                    cfg->transport);
     transport_opts o = {b->concurrency, b->timeout_s,
                         b->timeout_s < OAI_CONNECT_CAP_S ? b->timeout_s : OAI_CONNECT_CAP_S,
-                        "evallua/" EVALLUA_VERSION, b->api_key};
+                        "evallua/" EVALLUA_VERSION, b->api_key, kind};
     b->tr = transport_new(&o, err, errlen);
+    for (size_t i = 0; b->tr && i < b->eps.count; i++) /* transport=plain with an https:// URL */
+        if (transport_check_url(b->tr, b->eps.items[i].url, err, errlen) != 0) return -1;
     return b->tr ? 0 : -1;
 }
 

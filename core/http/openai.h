@@ -48,8 +48,10 @@
  * log-likelihoods; the message quotes its answer).
  * The API key is sent only in the Authorization header; it never appears in a message.
  *
- * Transport: libcurl multi driven by epoll (transport.h), `concurrency` transfers in flight
- * over reused connections; no Lua and no per-request allocation beyond the answer itself.
+ * Transport: `concurrency` transfers in flight over reused keep-alive connections, driven by
+ * epoll (transport.h): plain HTTP/1.1 for http:// servers, libcurl multi for https://, behind
+ * a proxy, or when `transport` says curl; no Lua and no per-request allocation beyond the
+ * answer itself.
  *
  * curl_global_init runs once per process (pthread_once) from openai_backend_new; it is
  * never cleaned up (the process exit does that). */
@@ -80,6 +82,7 @@ typedef struct openai_config {
     int batch_size;        /* prompts per /v1/completions request, default 1 (chat: always 1) */
     int progress;          /* 1: show progress on stderr when no meter is set (see below) */
     const char *label;     /* progress label, e.g. the task name(s); may be NULL */
+    const char *transport; /* "auto" (NULL too), "plain" or "curl": see transport.h */
 } openai_config;
 
 /* Counters beyond backend_stats, over all run() calls. */

@@ -1,7 +1,10 @@
-/* transport.c — curl multi + epoll, one reusable easy handle per slot (see transport.h). */
+/* transport.c — the slots, the epoll loop and the choice between the plain transport
+ * (transport_plain.c) and libcurl: curl multi + epoll, one reusable easy handle per slot
+ * (see transport.h). */
 #include "transport.h"
 
 #include "openai_json.h"
+#include "transport_plain.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -30,8 +34,12 @@ typedef struct shard {
 } shard;
 
 struct transport {
+    /* libcurl: set up in transport_new for TRANSPORT_CURL, else by the first transfer that
+       needs it (curl_ready); each slot's easy handle is made when the slot first uses curl */
+    int curl_ready;
     shard *shards;
     int n_shards;
+    plain_transport *plain; /* NULL for TRANSPORT_CURL */
     int epfd;
     xfer *slots;
     int n_slots;
@@ -173,11 +181,13 @@ static int proxy_env_set(void)
     return 0;
 }
 
-/* Thousands of connections need thousands of descriptors: raise the soft limit if needed. */
+/* Thousands of connections need thousands of descriptors: raise the soft limit if needed
+   (the plain transport may hold as many idle keep-alive connections as slots besides the
+   busy ones, when several endpoints share the slots). */
 static void ensure_fd_limit(int slots)
 {
     struct rlimit rl;
-    rlim_t want = (rlim_t)slots + 256;
+    rlim_t want = 2 * (rlim_t)slots + 256;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) return;
     rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
@@ -198,29 +208,76 @@ static int shard_setup(transport *t, shard *sh, uint32_t index)
     return mc == CURLM_OK ? 0 : -1;
 }
 
+/* libcurl's part: the request headers and the shards (the easy handles come per slot). */
+static int curl_setup(transport *t, char *err, size_t errlen)
+{
+    if (t->curl_ready) return 0;
+    if (!t->shards) { /* a failed setup keeps what it made; the next try completes it */
+        t->n_shards = (t->n_slots + TRANSPORT_SHARD - 1) / TRANSPORT_SHARD;
+        t->shards = xcalloc((size_t)t->n_shards, sizeof *t->shards);
+    }
+    if (!t->headers) t->headers = make_headers(t->o.api_key);
+    int ok = t->headers != NULL;
+    for (int i = 0; ok && i < t->n_shards; i++)
+        if (!t->shards[i].multi) ok = shard_setup(t, &t->shards[i], (uint32_t)i) == 0;
+    if (!ok) return errf(err, errlen, "cannot set up libcurl (out of memory)");
+    t->curl_ready = 1;
+    return 0;
+}
+
+/* Slot x's easy handle, made on first use; 0, or -1 with err filled. */
+static int slot_easy(transport *t, xfer *x, char *err, size_t errlen)
+{
+    if (curl_setup(t, err, errlen) != 0) return -1;
+    if (x->easy) return 0;
+    if (slot_init(t, x) == 0) return 0;
+    if (x->easy) curl_easy_cleanup(x->easy);
+    x->easy = NULL;
+    return errf(err, errlen, "cannot set up a libcurl handle (out of memory)");
+}
+
+int transport_kind_parse(const char *name, transport_kind *kind)
+{
+    static const char *const names[] = {"auto", "plain", "curl"};
+    for (int k = 0; k < 3; k++)
+        if (!name || strcmp(name, names[k]) == 0) {
+            *kind = name ? (transport_kind)k : TRANSPORT_AUTO;
+            return 0;
+        }
+    return -1;
+}
+
 transport *transport_new(const transport_opts *o, char *err, size_t errlen)
 {
     transport *t = xcalloc(1, sizeof *t);
     t->o = *o;
     t->n_slots = o->slots > 0 ? o->slots : 1;
-    t->n_shards = (t->n_slots + TRANSPORT_SHARD - 1) / TRANSPORT_SHARD;
     t->proxy_env = proxy_env_set();
     ensure_fd_limit(t->n_slots);
     t->epfd = epoll_create1(EPOLL_CLOEXEC);
-    t->headers = make_headers(o->api_key);
-    t->shards = xcalloc((size_t)t->n_shards, sizeof *t->shards);
     t->slots = xcalloc((size_t)t->n_slots, sizeof *t->slots);
     t->free_stack = xmalloc((size_t)t->n_slots * sizeof *t->free_stack);
-    int ok = t->epfd >= 0 && t->headers;
-    for (int i = 0; ok && i < t->n_shards; i++) ok = shard_setup(t, &t->shards[i], (uint32_t)i) == 0;
-    for (int i = 0; ok && i < t->n_slots; i++) ok = slot_init(t, &t->slots[i]) == 0;
     for (int i = t->n_slots - 1; i >= 0; i--) t->free_stack[t->n_free++] = i;
+    if (t->epfd < 0) {
+        errf(err, errlen, "cannot create an epoll set: %s", strerror(errno));
+        transport_free(t);
+        return NULL;
+    }
+    if (o->kind != TRANSPORT_CURL) t->plain = plain_new(t->epfd, t->slots, t->n_slots, o);
+    int ok = o->kind != TRANSPORT_CURL || curl_setup(t, err, errlen) == 0;
+    for (int i = 0; ok && o->kind == TRANSPORT_CURL && i < t->n_slots; i++)
+        ok = slot_easy(t, &t->slots[i], err, errlen) == 0;
     if (!ok) {
-        errf(err, errlen, "cannot set up libcurl (%s)", t->epfd < 0 ? strerror(errno) : "out of memory");
         transport_free(t);
         return NULL;
     }
     return t;
+}
+
+int transport_check_url(const transport *t, const char *url, char *err, size_t errlen)
+{
+    if (t->o.kind == TRANSPORT_PLAIN && !plain_url_ok(url, err, errlen)) return -1;
+    return 0;
 }
 
 /* The multi handle slot x belongs to. */
@@ -232,13 +289,15 @@ static CURLM *multi_of(const transport *t, const xfer *x)
 void transport_free(transport *t)
 {
     if (!t) return;
+    plain_free(t->plain); /* closes its sockets: abandons its transfers in flight */
     for (int i = 0; i < t->n_slots; i++) {
         xfer *x = &t->slots[i];
-        if (x->easy && x->busy && multi_of(t, x) && curl_multi_remove_handle(multi_of(t, x), x->easy))
+        if (x->easy && x->busy && x->via == TRANSPORT_CURL && curl_multi_remove_handle(multi_of(t, x), x->easy))
             fprintf(stderr, "evallua: warning: a transfer could not be removed at cleanup\n");
         if (x->easy) curl_easy_cleanup(x->easy);
         buf_free(&x->body);
         buf_free(&x->resp);
+        buf_free(&x->url);
     }
     for (int i = 0; t->shards && i < t->n_shards; i++)
         if (t->shards[i].multi) curl_multi_cleanup(t->shards[i].multi);
@@ -257,6 +316,7 @@ xfer *transport_acquire(transport *t)
     if (t->n_free == 0) return NULL;
     xfer *x = &t->slots[t->free_stack[--t->n_free]];
     x->busy = 1;
+    x->via = TRANSPORT_AUTO; /* not started: a release now has nothing to undo */
     buf_clear(&x->body);
     return x;
 }
@@ -268,15 +328,18 @@ static void slot_free(transport *t, xfer *x)
     t->free_stack[t->n_free++] = (int)(x - t->slots);
 }
 
-/* Start x as a POST of its body (get = 0) or a GET of url (get = 1). */
-static int start_transfer(transport *t, xfer *x, const char *url, int get, char *err,
-                          size_t errlen)
+/* Whether url is for the plain transport (else libcurl); TRANSPORT_AUTO also falls back to
+   libcurl when plain_start refuses the URL (credentials in it, say). */
+static int want_plain(const transport *t, const char *url)
 {
-    buf_clear(&x->resp);
-    x->retry_after = -1;
-    x->too_big = 0;
-    x->errbuf[0] = '\0';
-    x->started = mono_s();
+    if (t->o.kind != TRANSPORT_AUTO) return t->o.kind == TRANSPORT_PLAIN;
+    return !t->proxy_env && strncasecmp(url, "http://", 7) == 0;
+}
+
+/* Start x over libcurl. */
+static int curl_start(transport *t, xfer *x, const char *url, int get, char *err, size_t errlen)
+{
+    if (slot_easy(t, x, err, errlen) != 0) return -1;
     CURLcode c = curl_easy_setopt(x->easy, CURLOPT_URL, url);
     if (get) {
         if (!c) c = curl_easy_setopt(x->easy, CURLOPT_HTTPGET, 1L);
@@ -285,9 +348,32 @@ static int start_transfer(transport *t, xfer *x, const char *url, int get, char 
         if (!c) c = curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, buf_str(&x->body));
     }
     CURLMcode mc = c ? CURLM_OK : curl_multi_add_handle(multi_of(t, x), x->easy);
-    if (c || mc) {
-        errf(err, errlen, "cannot start a transfer to %s: %s", url,
-             c ? curl_easy_strerror(c) : curl_multi_strerror(mc));
+    if (c || mc)
+        return errf(err, errlen, "cannot start a transfer to %s: %s", url,
+                    c ? curl_easy_strerror(c) : curl_multi_strerror(mc));
+    return 0;
+}
+
+/* Start x as a POST of its body (get = 0) or a GET of url (get = 1). */
+static int start_transfer(transport *t, xfer *x, const char *url, int get, char *err,
+                          size_t errlen)
+{
+    buf_clear(&x->resp);
+    x->retry_after = -1;
+    x->too_big = 0;
+    x->status = 0;
+    x->errbuf[0] = '\0';
+    x->started = mono_s();
+    buf_clear(&x->url);
+    buf_puts(&x->url, url);
+    x->via = TRANSPORT_PLAIN;
+    int rc = want_plain(t, url) ? plain_start(t->plain, x, url, get, err, errlen) : -1;
+    if (rc != 0 && t->o.kind != TRANSPORT_PLAIN) {
+        x->via = TRANSPORT_CURL;
+        rc = curl_start(t, x, url, get, err, errlen);
+    }
+    if (rc != 0) {
+        x->via = TRANSPORT_AUTO;
         slot_free(t, x);
         return -1;
     }
@@ -327,7 +413,8 @@ static int run_timers(transport *t, char *err, size_t errlen)
     return 0;
 }
 
-/* Milliseconds until the earliest shard timer, at most max_ms. */
+/* Milliseconds until the earliest shard timer or plain deadline, at most max_ms (0 when a
+   plain transfer has finished and waits for transport_done). */
 static int timer_wait_ms(const transport *t, int max_ms)
 {
     double now = mono_s(), ms = max_ms;
@@ -336,12 +423,19 @@ static int timer_wait_ms(const transport *t, int max_ms)
         double left = ceil((t->shards[i].timer_due - now) * 1000.0);
         if (left < ms) ms = left;
     }
+    double plain_due = t->plain ? plain_next_due(t->plain) : -1;
+    if (plain_due == 0) return 0;
+    if (plain_due > 0 && ceil((plain_due - now) * 1000.0) < ms) ms = ceil((plain_due - now) * 1000.0);
     return ms > 0 ? (int)ms : 0;
 }
 
-/* Act on one epoll event. */
+/* Act on one epoll event: a plain connection's, or a libcurl socket's. */
 static int act_on_event(transport *t, const struct epoll_event *ev, char *err, size_t errlen)
 {
+    if (ev->data.u64 & PLAIN_EVENT_TAG) {
+        if (t->plain) plain_event(t->plain, ev->data.u64, ev->events);
+        return 0;
+    }
     uint32_t si = (uint32_t)(ev->data.u64 >> 32);
     curl_socket_t fd = (curl_socket_t)(uint32_t)ev->data.u64;
     int flags = ((ev->events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
@@ -369,11 +463,14 @@ int transport_wait(transport *t, int max_ms, char *err, size_t errlen)
     int stop = t->next_event + TRANSPORT_CHUNK < t->n_events ? t->next_event + TRANSPORT_CHUNK : t->n_events;
     while (t->next_event < stop)
         if (act_on_event(t, &t->events[t->next_event++], err, errlen) != 0) return -1;
+    if (t->plain) plain_expire(t->plain, mono_s());
     return run_timers(t, err, errlen);
 }
 
 xfer *transport_done(transport *t, CURLcode *result)
 {
+    xfer *px = t->plain ? plain_done(t->plain, result) : NULL;
+    if (px) return px;
     for (int k = 0; k < t->n_shards; k++) {
         shard *sh = &t->shards[(t->next_done + k) % t->n_shards];
         CURLMsg *m;
@@ -395,14 +492,24 @@ xfer *transport_done(transport *t, CURLcode *result)
 void transport_release(transport *t, xfer *x)
 {
     if (!x->busy) return;
-    CURLMcode mc = curl_multi_remove_handle(multi_of(t, x), x->easy);
-    if (mc != CURLM_OK) /* only a handle that was never added: nothing to undo */
-        fprintf(stderr, "evallua: warning: curl_multi_remove_handle: %s\n", curl_multi_strerror(mc));
+    if (x->via == TRANSPORT_PLAIN) {
+        plain_release(t->plain, x);
+    } else if (x->via == TRANSPORT_CURL) {
+        CURLMcode mc = curl_multi_remove_handle(multi_of(t, x), x->easy);
+        if (mc != CURLM_OK) /* only a handle that was never added: nothing to undo */
+            fprintf(stderr, "evallua: warning: curl_multi_remove_handle: %s\n", curl_multi_strerror(mc));
+    }
     slot_free(t, x);
+}
+
+const char *transport_url(const xfer *x)
+{
+    return buf_str(&x->url);
 }
 
 long transport_status(const xfer *x)
 {
+    if (x->via != TRANSPORT_CURL) return x->status;
     long status = 0;
     if (curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK) return 0;
     return status;

@@ -56,12 +56,12 @@ local ARG_KEYS = {
   base_url = "base_url", api_base = "base_url", model = "model", pretrained = "model",
   api_key = "api_key", concurrency = "concurrency", num_concurrent = "concurrency",
   max_retries = "max_retries", retry_base = "retry_base", timeout = "timeout",
-  rpm = "rpm", tpm = "tpm", batch_size = "batch_size",
+  rpm = "rpm", tpm = "tpm", batch_size = "batch_size", transport = "transport",
   tokenizer = false, tokenizer_backend = false, tokenized_requests = false,
   eos_string = false, max_gen_toks = "max_gen_toks", seed = false, trust_remote_code = false,
   max_length = false,
 }
-local KNOWN_ARGS = "base_url, model, api_key, concurrency, max_retries, retry_base, timeout, rpm, tpm, batch_size"
+local KNOWN_ARGS = "base_url, model, api_key, concurrency, max_retries, retry_base, timeout, rpm, tpm, batch_size, transport"
 
 --- base_url as the backend takes it: several servers (data-parallel replicas) are written
 --- "URL1|URL2" (or space-separated) on the command line, or as a list in a suite file.
@@ -156,6 +156,7 @@ function M.open(spec, progress, label, cache)
     device = spec.device,
     concurrency = spec.concurrency, max_retries = spec.max_retries, retry_base = spec.retry_base,
     timeout = spec.timeout, rpm = spec.rpm, tpm = spec.tpm, batch_size = spec.batch_size,
+    transport = spec.transport, -- auto | plain | curl: the HTTP client (checked in C)
     progress = progress, label = label,
     cache_path = cache.path, no_cache = cache.off and true or false,
   }
