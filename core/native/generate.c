@@ -154,21 +154,30 @@ typedef struct gen_slot {
 /* Several generate requests decoding together, one token each per forward step. */
 typedef struct gen_run {
     run_ctx *rc;
-    cpu_state *st;
+    gen_device *dev;
     gen_slot *slots;
     int n_slots;
-    int32_t *step_tok;          /* (max(batch, n_slots)) one step's tokens, slots, positions */
+    int32_t *step_tok;          /* (max(max_tokens, n_slots)) one pass's tokens, slots, positions */
     int *step_slot, *step_pos;
+    int32_t *argmax;            /* (n_slots) the pass's most likely next tokens */
     cand *cands;                /* (n_vocab) sampling scratch */
+    char err[512];              /* why the last pass failed */
 } gen_run;
 
-/* The next token of job j from its logits: argmax, or a draw from its own generator. */
-static int gen_choose(gen_run *g, gen_job *j, const float *logits)
+/* 1 when job j draws its tokens (temperature > 0) and so needs the whole distribution. */
+static int gen_samples(const gen_run *g, const gen_job *j)
+{
+    return g->rc->reqs[j->resp].gen.temperature > 0;
+}
+
+/* The next token of job j: the device's argmax, or a draw from logits with its own
+   generator. */
+static int gen_choose(gen_run *g, gen_job *j, const float *logits, int32_t argmax)
 {
     const gen_args *a = &g->rc->reqs[j->resp].gen;
     const int vocab = g->rc->b->m->cfg.n_vocab;
-    return a->temperature > 0 ? sample(logits, vocab, a->temperature, a->top_p, &j->rng, g->cands)
-                              : native_argmax(logits, vocab);
+    return gen_samples(g, j) ? sample(logits, vocab, a->temperature, a->top_p, &j->rng, g->cands)
+                             : argmax;
 }
 
 /* Take token next for job j: 1 when it is to be fed (decoding goes on), 0 when the job is
@@ -196,12 +205,12 @@ static int gen_accept(gen_run *g, gen_job *j, int next)
     return 1;
 }
 
-/* Report job j: its text, or the failure fr (-1: the forward pass rejected a token). */
+/* Report job j: its text, or the failure fr (-1: the device failed, g->err says why). */
 static void gen_finish(gen_run *g, gen_job *j, int fr)
 {
     run_ctx *rc = g->rc;
     eval_response *r = &rc->resps[j->resp];
-    if (fr == -1) native_resp_fail(rc, j->resp, "the forward pass rejected a token (id out of range)");
+    if (fr == -1) native_resp_fail(rc, j->resp, g->err);
     else r->text = buf_steal(&j->text);
     rc->tokens += r->prompt_tokens + r->completion_tokens;
     native_resp_done(rc, j->resp);
@@ -210,8 +219,8 @@ static void gen_finish(gen_run *g, gen_job *j, int fr)
 }
 
 /* Make slot s hold the longest prefix of toks[0..n-1) that any slot holds (copying K/V
-   from that slot); returns its length. */
-static size_t gen_reuse_prefix(gen_run *g, int s, const tok_ids *toks)
+   from that slot); returns its length, or -1 when the copy failed. */
+static long gen_reuse_prefix(gen_run *g, int s, const tok_ids *toks)
 {
     size_t best = 0, limit = toks->n - 1;
     int from = s;
@@ -221,69 +230,87 @@ static size_t gen_reuse_prefix(gen_run *g, int s, const tok_ids *toks)
         while (l < limit && l < h->n && h->v[l] == toks->v[l]) l++;
         if (l > best || (l == best && k == s)) { best = l; from = k; }
     }
-    if (from != s) cpu_state_copy_prefix(g->st, s, from, (int)best);
+    if (from != s &&
+        g->dev->copy_prefix(g->dev->ud, s, from, (int)best, g->err, sizeof g->err) < 0)
+        return -1;
     tok_ids *held = &g->slots[s].held;
     held->n = 0;
     for (size_t i = 0; i < best; i++) tok_ids_push(held, toks->v[i]);
-    return best;
+    return (long)best;
+}
+
+/* Run one pass of n tokens (step_*) whose last n_out are answered; NULL-safe logits. Returns
+   0 or -1 (g->err). */
+static int gen_pass_run(gen_run *g, int n, int n_out, int want_logits, const float **logits)
+{
+    gen_pass p = {n, g->step_tok, g->step_slot, g->step_pos, n_out, want_logits, NULL,
+                  g->argmax};
+    if (g->dev->forward(g->dev->ud, &p, g->err, sizeof g->err) < 0) return -1;
+    *logits = p.logits;
+    return 0;
 }
 
 /* Start job j in slot s: run its prompt (after the reused prefix) and take its first token.
-   Returns 1 when it goes on decoding, 0 when complete, -1 when the forward pass failed,
-   -2 when interrupted. */
+   Returns 1 when it goes on decoding, 0 when complete, -1 when the device failed, -2 when
+   interrupted. */
 static int gen_start(gen_run *g, int s, gen_job *j)
 {
     native_backend *b = g->rc->b;
     const size_t n = j->toks.n;
-    size_t p0 = gen_reuse_prefix(g, s, &j->toks);
+    long reused = gen_reuse_prefix(g, s, &j->toks);
+    if (reused < 0) return -1;
+    size_t p0 = (size_t)reused;
     b->info.tokens_reused += (int64_t)p0;
     double t0 = native_now_s();
     const float *logits = NULL;
     for (size_t start = p0; start < n;) {
         if (backend_interrupted) return -2;
-        int m = n - start > (size_t)b->batch ? b->batch : (int)(n - start);
+        size_t room = (size_t)g->dev->max_tokens;
+        int m = n - start > room ? (int)room : (int)(n - start);
         for (int i = 0; i < m; i++) {
             g->step_tok[i] = j->toks.v[start + (size_t)i];
             g->step_slot[i] = s;
             g->step_pos[i] = (int)start + i;
         }
         start += (size_t)m;
-        logits = cpu_forward_multi(g->st, g->step_tok, g->step_slot, g->step_pos, m,
-                                   start == n ? 1 : 0);
-        if (!logits) return -1;
+        int last = start == n;
+        if (gen_pass_run(g, m, last, last && gen_samples(g, j), &logits) < 0) return -1;
         for (int i = 0; i < m; i++) tok_ids_push(&g->slots[s].held, g->step_tok[i]);
     }
     b->info.prefill_seconds += native_now_s() - t0;
     b->info.prefill_tokens += (int64_t)(n - p0);
     b->info.tokens_evaluated += (int64_t)(n - p0);
-    return gen_accept(g, j, gen_choose(g, j, logits));
+    return gen_accept(g, j, gen_choose(g, j, logits, g->argmax[0]));
 }
 
 /* One decode step: every active job's last token through one forward pass; jobs that
-   complete (or fail) leave their slot. */
+   complete (or fail) leave their slot. Full logits come back only when a job samples. */
 static void gen_step(gen_run *g)
 {
     native_backend *b = g->rc->b;
-    int n = 0;
+    int n = 0, want_logits = 0;
     for (int s = 0; s < g->n_slots; s++) {
         gen_job *j = g->slots[s].job;
         if (!j) continue;
+        want_logits |= gen_samples(g, j);
         g->step_tok[n] = j->toks.v[j->toks.n - 1];
         g->step_slot[n] = s;
         g->step_pos[n++] = (int)j->toks.n - 1;
     }
     double t0 = native_now_s();
-    const float *logits = cpu_forward_multi(g->st, g->step_tok, g->step_slot, g->step_pos, n, n);
+    const float *logits = NULL;
+    int fr = gen_pass_run(g, n, n, want_logits, &logits);
     b->info.decode_seconds += native_now_s() - t0;
     b->info.decode_tokens += n;
     b->info.tokens_evaluated += n;
     for (int i = 0; i < n; i++) {
         gen_slot *sl = &g->slots[g->step_slot[i]];
         gen_job *j = sl->job;
-        int fr = logits ? 0 : -1;
-        if (logits) tok_ids_push(&sl->held, g->step_tok[i]);
-        if (logits && gen_accept(g, j, gen_choose(g, j, logits + (size_t)i * b->m->cfg.n_vocab)))
-            continue;
+        if (fr == 0) {
+            tok_ids_push(&sl->held, g->step_tok[i]);
+            const float *row = logits ? logits + (size_t)i * b->m->cfg.n_vocab : NULL;
+            if (gen_accept(g, j, gen_choose(g, j, row, g->argmax[i]))) continue;
+        }
         gen_finish(g, j, fr);
         sl->job = NULL;
     }
@@ -304,6 +331,7 @@ static void gen_fill(gen_run *g, gen_job *jobs, size_t n_jobs, size_t *next)
             int fr = gen_start(g, s, j);
             if (fr == 1) g->slots[s].job = j;
             else if (fr != -2) gen_finish(g, j, fr);
+            if (fr == -1) g->slots[s].held.n = 0;      /* its cache is in doubt */
         }
     }
 }
@@ -349,61 +377,163 @@ static gen_job *gen_prepare(run_ctx *rc, size_t *n_jobs)
     return jobs;
 }
 
-/* Slots and positions for the jobs: min(parallel, jobs) caches of the longest prompt plus
-   its max_gen, fewer when they would not fit in memory beside the model. */
-static cpu_state *gen_state(native_backend *b, const gen_job *jobs, size_t n_jobs, int *n_slots,
-                            int *max_batch)
+/* Generate the jobs on g's device, refilling slots as jobs finish, until every job is done
+   or the run is interrupted. */
+static void gen_schedule(gen_run *g, gen_job *jobs, size_t n_jobs)
+{
+    size_t next = 0;
+    for (;;) {
+        gen_fill(g, jobs, n_jobs, &next);
+        int active = 0;
+        for (int s = 0; s < g->n_slots; s++) active += g->slots[s].job != NULL;
+        if (!active || backend_interrupted) break;
+        gen_step(g);                    /* a failed step fails its requests */
+    }
+}
+
+/* Run the prepared jobs on dev, up to dev->n_slots of them decoding together. */
+static void gen_run_jobs(run_ctx *rc, gen_job *jobs, size_t n_jobs, gen_device *dev)
+{
+    gen_run g = {.rc = rc, .dev = dev};
+    g.n_slots = dev->n_slots < (int)n_jobs ? dev->n_slots : (int)n_jobs;
+    size_t width = (size_t)(dev->max_tokens > g.n_slots ? dev->max_tokens : g.n_slots);
+    g.slots = xcalloc((size_t)g.n_slots, sizeof *g.slots);
+    g.step_tok = xcalloc(width, sizeof *g.step_tok);
+    g.step_slot = xcalloc(width, sizeof *g.step_slot);
+    g.step_pos = xcalloc(width, sizeof *g.step_pos);
+    g.argmax = xcalloc(width, sizeof *g.argmax);
+    g.cands = xmalloc((size_t)rc->b->m->cfg.n_vocab * sizeof *g.cands);
+    gen_schedule(&g, jobs, n_jobs);
+    for (int s = 0; s < g.n_slots; s++) tok_ids_free(&g.slots[s].held);
+    free(g.slots); free(g.step_tok); free(g.step_slot); free(g.step_pos); free(g.argmax);
+    free(g.cands);
+}
+
+/* ---- the CPU device ------------------------------------------------------------------ */
+
+/* The CPU forward pass behind the scheduler's device interface. */
+typedef struct cpu_gen {
+    cpu_state *st;
+    int vocab;
+} cpu_gen;
+
+static int cpu_gen_forward(void *ud, gen_pass *p, char *err, size_t errlen)
+{
+    cpu_gen *c = ud;
+    const float *logits = cpu_forward_multi(c->st, p->tokens, p->slots, p->pos, p->n, p->n_out);
+    if (!logits) return errf(err, errlen, "the forward pass rejected a token (id out of range)");
+    for (int i = 0; i < p->n_out; i++)
+        p->argmax[i] = native_argmax(logits + (size_t)i * c->vocab, c->vocab);
+    p->logits = logits;
+    return 0;
+}
+
+static int cpu_gen_copy_prefix(void *ud, int dst, int src, int len, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    cpu_state_copy_prefix(((cpu_gen *)ud)->st, dst, src, len);
+    return 0;
+}
+
+static void cpu_gen_close(void *ud)
+{
+    cpu_gen *c = ud;
+    cpu_state_free(c->st);
+    free(c);
+}
+
+/* Positions a slot needs for the jobs: the longest prompt plus its max_gen, within ctx. */
+static int gen_max_len(const native_backend *b, const gen_job *jobs, size_t n_jobs)
 {
     size_t len = 2;
     for (size_t k = 0; k < n_jobs; k++)
         if (!jobs[k].prompt_failed && jobs[k].toks.n + (size_t)jobs[k].max_gen > len)
             len = jobs[k].toks.n + (size_t)jobs[k].max_gen;
-    if (len > (size_t)b->ctx) len = (size_t)b->ctx;
-    int slots = b->parallel < (int)n_jobs ? b->parallel : (int)n_jobs;
-    if (slots < 1) slots = 1;
+    return len > (size_t)b->ctx ? b->ctx : (int)len;
+}
+
+/* A CPU device: min(parallel, jobs) caches of len positions, fewer when they would not fit
+   in memory beside the model. */
+static void cpu_gen_open(native_backend *b, int len, int want_slots, gen_device *out)
+{
+    int slots = want_slots < 1 ? 1 : want_slots;
     double mem = b->mem_limit;
     double have = mem - (double)b->m->file->map_size - (double)b->info.state_bytes;
-    while (mem > 0 && slots > 1 && (double)cpu_state_bytes_slots(b->m, (int)len, b->batch, slots) > have)
+    while (mem > 0 && slots > 1 &&
+           (double)cpu_state_bytes_slots(b->m, len, b->batch, slots) > have)
         slots /= 2;
-    *n_slots = slots;
-    *max_batch = b->batch > slots ? b->batch : slots;
-    return cpu_state_new_slots(b->m, (int)len, *max_batch, slots);
+    cpu_gen *c = xcalloc(1, sizeof *c);
+    int max_batch = b->batch > slots ? b->batch : slots;
+    c->st = cpu_state_new_slots(b->m, len, max_batch, slots);
+    c->vocab = b->m->cfg.n_vocab;
+    *out = (gen_device){c, slots, max_batch, cpu_gen_forward, cpu_gen_copy_prefix,
+                        cpu_gen_close};
+}
+
+void native_backend_set_gen_device(backend *base, gen_device *dev)
+{
+    ((native_backend *)base)->gen_dev = dev;
+}
+
+/* Fail every generate request of rc with msg (the device could not be opened). */
+static void gen_fail_all(run_ctx *rc, const char *msg)
+{
+    for (size_t i = 0; i < rc->n; i++)
+        if (rc->reqs[i].kind == REQ_GENERATE) {
+            native_resp_fail(rc, i, msg);
+            native_resp_done(rc, i);
+        }
+}
+
+/* Open the device the jobs run on: the test's, the GPU's or a CPU state sized for them.
+   0, or -1 with err. */
+static int gen_open(native_backend *b, const gen_job *jobs, size_t n_jobs, gen_device *dev,
+                    char *err, size_t errlen)
+{
+    int want = b->parallel < (int)n_jobs ? b->parallel : (int)n_jobs;
+    if (b->gen_dev) {
+        *dev = *b->gen_dev;
+        dev->close = NULL;              /* the test's to release */
+        if (dev->n_slots > want) dev->n_slots = want;
+        return 0;
+    }
+#ifdef EVALLUA_HAVE_CUDA
+    if (b->gpu) return cuda_gen_device_open(b, want, dev, err, errlen);
+#else
+    (void)err;
+    (void)errlen;
+#endif
+    cpu_gen_open(b, gen_max_len(b, jobs, n_jobs), want, dev);
+    return 0;
 }
 
 /* Generate every generate request, up to `parallel` of them decoding together (one token
    each per forward step, continuous batching: a finished request's slot takes the next
-   prompt). Prompts go in lexicographic order, each starting from the longest prefix a slot
-   already holds (few-shot preambles are computed once). */
+   prompt), on the backend's device (CPU or GPU: same scheduler). Prompts go in lexicographic
+   order, each starting from the longest prefix a slot already holds (few-shot preambles are
+   computed once). */
 void native_run_generations(run_ctx *rc)
 {
     native_backend *b = rc->b;
-    size_t n_jobs = 0, next = 0;
+    size_t n_jobs = 0;
     gen_job *jobs = gen_prepare(rc, &n_jobs);
-    gen_run g = {.rc = rc};
-    int max_batch = 1;
-    if (n_jobs) {
-        g.st = gen_state(b, jobs, n_jobs, &g.n_slots, &max_batch);
-        g.slots = xcalloc((size_t)g.n_slots, sizeof *g.slots);
-        g.step_tok = xcalloc((size_t)max_batch, sizeof *g.step_tok);
-        g.step_slot = xcalloc((size_t)max_batch, sizeof *g.step_slot);
-        g.step_pos = xcalloc((size_t)max_batch, sizeof *g.step_pos);
-        g.cands = xmalloc((size_t)b->m->cfg.n_vocab * sizeof *g.cands);
+    gen_device dev;
+    char err[512] = "";
+    if (n_jobs && !backend_interrupted) {
+        if (gen_open(b, jobs, n_jobs, &dev, err, sizeof err) < 0) {
+            gen_fail_all(rc, err);
+        } else {
+            gen_run_jobs(rc, jobs, n_jobs, &dev);
+            if (dev.close) dev.close(dev.ud);
+            if (b->gpu) b->cached.n = 0;        /* slot 0's cache was overwritten */
+        }
     }
-    for (;;) {
-        gen_fill(&g, jobs, n_jobs, &next);
-        int active = 0;
-        for (int s = 0; s < g.n_slots; s++) active += g.slots[s].job != NULL;
-        if (!active || backend_interrupted) break;
-        gen_step(&g);                   /* a failed step fails its requests */
-    }
-    for (size_t k = 0; k < n_jobs; k++) {     /* left unfinished by an interrupt */
+    for (size_t k = 0; k < n_jobs; k++) {         /* not run (failed device, interrupt) */
         buf_free(&jobs[k].text);
         tok_ids_free(&jobs[k].toks);
         free(jobs[k].msg);
+        jobs[k].msg = NULL;
     }
-    for (int s = 0; s < g.n_slots; s++) tok_ids_free(&g.slots[s].held);
-    cpu_state_free(g.st);
-    free(g.slots); free(g.step_tok); free(g.step_slot); free(g.step_pos); free(g.cands);
     free(jobs);
 }
-

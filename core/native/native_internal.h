@@ -29,6 +29,7 @@ typedef struct native_backend {
     cpu_state *st;              /* device=cpu */
     struct cuda_state *gpu;     /* device=cuda (NULL otherwise) */
     tok_ids cached;             /* the tokens whose K/V the state holds, positions 0.. */
+    struct gen_device *gen_dev; /* generation on this device instead (tests); not owned */
     native_info info;
 } native_backend;
 
@@ -55,7 +56,49 @@ void native_resp_fail(run_ctx *rc, size_t i, const char *msg);
 void native_encode(const native_backend *b, const char *s, size_t n, int add_bos, tok_ids *out);
 /* Index of the largest of v[0..n) (the first on ties). */
 int native_argmax(const float *v, int n);
-/* Generate every generate_until request of rc (generate.c). */
+/* Generate every generate_until request of rc (generate.c) on the backend's device. */
 void native_run_generations(run_ctx *rc);
+
+/* ---- the generation scheduler's device (generate.c) ----------------------------------- */
+
+/* One forward pass of a generation: tokens[i] goes to position pos[i] of KV slot slots[i]
+   and sees that slot's positions 0..pos[i]. The device answers for the last n_out tokens:
+   argmax (always) and, when want_logits, their n_out rows of n_vocab logits. */
+typedef struct gen_pass {
+    int n;
+    const int32_t *tokens;
+    const int *slots, *pos;
+    int n_out;
+    int want_logits;            /* 1 when a sampled request needs the whole distribution */
+    const float *logits;        /* out: (n_out, n_vocab) when want_logits, owned by the device
+                                   until its next call */
+    int32_t *argmax;            /* out: (n_out) the most likely next token, first on ties */
+} gen_pass;
+
+/* Where generation runs: the scheduler (slots, prefill, decode steps, sampling, stops) is the
+   same for every device; a device only runs passes and copies cached prefixes. */
+typedef struct gen_device {
+    void *ud;
+    int n_slots;                /* KV caches */
+    int max_tokens;             /* tokens per pass (>= n_slots) */
+    /* Run pass p (see gen_pass). 0, or -1 with err. */
+    int (*forward)(void *ud, gen_pass *p, char *err, size_t errlen);
+    /* Slot dst holds positions 0..len-1 of slot src from now on (its later positions are
+       to be written). 0, or -1 with err. */
+    int (*copy_prefix)(void *ud, int dst, int src, int len, char *err, size_t errlen);
+    /* Release the device (NULL when the device is not the scheduler's to release). */
+    void (*close)(void *ud);
+} gen_device;
+
+/* Generation of the backend b (a native backend) runs on dev from now on (NULL: its own
+   device again), with min(parallel, dev->n_slots) slots; dev stays the caller's. For tests:
+   a simulated device behind the real scheduler. */
+void native_backend_set_gen_device(backend *b, gen_device *dev);
+#ifdef EVALLUA_HAVE_CUDA
+/* A device over the GPU state of b with up to want_slots slots (the GPU's generation adapter,
+   cuda/gen_device.c). 0, or -1 with err. */
+int cuda_gen_device_open(native_backend *b, int want_slots, gen_device *out, char *err,
+                         size_t errlen);
+#endif
 
 #endif

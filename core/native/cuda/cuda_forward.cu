@@ -469,6 +469,33 @@ extern "C" int cuda_set_prefix(cuda_state *s, int slot, int src, int len)
     return 0;
 }
 
+extern "C" int cuda_copy_prefix(cuda_state *s, int dst, int src, int len)
+{
+    if (dst < 0 || dst >= s->n_slots || src < 0 || src >= s->n_slots || len < 0 ||
+        len > s->max_seq) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "cuda_copy_prefix: slot %d from slot %d, %d positions: out "
+                 "of range (%d slots of %d)", dst, src, len, s->n_slots, s->max_seq);
+        return failf(s, msg);
+    }
+    s->pre_slot[dst] = dst;
+    s->pre_len[dst] = 0;
+    if (len == 0 || dst == src) return 0;
+    const size_t kv_dim = (size_t)s->c.n_kv_heads * s->c.head_dim;
+    const size_t slot_elems = (size_t)s->max_seq * kv_dim;
+    const size_t layer_elems = (size_t)s->n_slots * slot_elems, bytes = len * kv_dim * 2;
+    for (int l = 0; l < s->c.n_layers; l++) {
+        const size_t base = (size_t)l * layer_elems;
+        CUDA_CHECK(s, cudaMemcpyAsync(s->kc + base + dst * slot_elems,
+                                      s->kc + base + src * slot_elems, bytes,
+                                      cudaMemcpyDeviceToDevice, s->stream));
+        CUDA_CHECK(s, cudaMemcpyAsync(s->vc + base + dst * slot_elems,
+                                      s->vc + base + src * slot_elems, bytes,
+                                      cudaMemcpyDeviceToDevice, s->stream));
+    }
+    return 0;
+}
+
 /* ---- the pass -------------------------------------------------------------------------- */
 
 /* y (+)= W x for T rows of x: quantized matrix-vector kernels for small T, otherwise W

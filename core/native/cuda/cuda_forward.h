@@ -9,8 +9,9 @@
  * position, e.g. the suffixes of 64 multiple-choice items, or one new token of each of 32
  * sequences being decoded. A token at position p of slot s attends to positions 0..p of s,
  * whose K/V must already be cached or be written by the same pass. A slot can read its
- * first `len` positions from another slot (cuda_set_prefix): a shared context is computed
- * once and read by every continuation.
+ * first `len` positions from another slot (cuda_set_prefix, a reference: a shared context is
+ * computed once and read by every continuation) or take a copy of them (cuda_copy_prefix:
+ * generation, where the source slot moves on to another request).
  *
  * Passes of up to 32 tokens multiply the quantized weights directly (matrix-vector
  * kernels) and, when every token is scored, are replayed from CUDA graphs; larger passes
@@ -86,6 +87,12 @@ const char *cuda_state_device_name(const cuda_state *s);
 /* Slot `slot` reads its positions below len from slot src (len 0 or src == slot: its own
    cache). Takes effect from the next pass. Returns 0, or -1 when out of range. */
 int cuda_set_prefix(cuda_state *s, int slot, int src, int len);
+
+/* Copy positions 0..len-1 of slot src's K/V into slot dst, which reads its own cache from
+   then on (its prefix redirection is cleared): unlike cuda_set_prefix, src may be
+   overwritten afterwards. Ordered with the passes (asynchronous, on the state's stream).
+   Returns 0, or -1 when out of range or when the copy could not start (cuda_state_error). */
+int cuda_copy_prefix(cuda_state *s, int dst, int src, int len);
 
 /* Run a pass (see cuda_batch). Returns 0, or -1 with err (a bad token, slot, position or
    row, named; or the failing CUDA call). */
