@@ -94,11 +94,10 @@ typedef struct gen_device {
    device again), with min(parallel, dev->n_slots) slots; dev stays the caller's. For tests:
    a simulated device behind the real scheduler. */
 void native_backend_set_gen_device(backend *b, gen_device *dev);
-#ifdef EVALLUA_HAVE_CUDA
-/* A device over the GPU state of b with up to want_slots slots (the GPU's generation adapter,
-   cuda/gen_device.c). 0, or -1 with err. */
+/* A device over the GPU state b->gpu with up to want_slots slots (the GPU's generation
+   adapter, cuda/gen_device.c; built with CUDA, and in tests on a simulated GPU). 0, or -1
+   with err. */
 int cuda_gen_device_open(native_backend *b, int want_slots, gen_device *out, char *err,
                          size_t errlen);
-#endif
 
 #endif
