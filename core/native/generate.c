@@ -1,7 +1,10 @@
 /* generate.c — the native backend's generate_until requests: prompts in lexicographic order,
  * up to `parallel` sequences decoded together in KV cache slots (continuous batching,
  * shared-prefix copies between slots), greedy or seeded temperature/top-p sampling, stop
- * strings. */
+ * strings. One scheduler for every device: it drives a gen_device (native_internal.h), which
+ * only runs forward passes over tokens of any slots and copies cached prefixes between slots
+ * — the CPU's forward pass (below), the GPU's (cuda/gen_device.c), or a simulated one in the
+ * tests (tests/unit/test_gen_schedule.c). */
 #include "native/native_internal.h"
 
 #include <math.h>
@@ -313,6 +316,7 @@ static void gen_step(gen_run *g)
         }
         gen_finish(g, j, fr);
         sl->job = NULL;
+        if (fr < 0) sl->held.n = 0;                 /* its cache is in doubt */
     }
 }
 
