@@ -69,25 +69,29 @@ function M.build_task(t, cfg, cache)
     sampler = fewshot.new((t.fewshot_config or {}).sampler, pool, exclude, cfg.fewshot_seed)
   end
   local samples = {}
+  local generate = t.output_type == "generate_until"
   local opts = {
     system_instruction = cfg.system_instruction, chat_template = cfg.apply_chat_template,
     fewshot_as_multiturn = cfg.fewshot_as_multiturn, gen_kwargs = cfg.gen_kwargs,
     default_max_gen_toks = cfg.default_max_gen_toks,
   }
+  -- the same for every document: the generation arguments, repeats, acc_mutual_info
+  if generate then opts.gen_args = task.gen_args(t, cfg.gen_kwargs, cfg.default_max_gen_toks) end
+  local repeats = M.repeats(t, cfg)
+  local uncond = t.output_type == "multiple_choice" and scoring.uses(t, "acc_mutual_info")
+  local no_shots = {}
   for i = 1, n do
     local doc = all_docs[i]
-    local shots = sampler and task.call(t, "choosing few-shot examples for", i, sampler.draw, sampler, doc, k) or {}
-    local reqs, target, choices = task.call(t, "building the prompt of", i, function()
-      return task.requests(t, doc, shots, opts)
-    end)
-    if t.output_type == "generate_until" then reqs = M.repeat_requests(reqs[1], M.repeats(t, cfg), cfg) end
-    local uncond = t.output_type == "multiple_choice" and scoring.uses(t, "acc_mutual_info")
+    local shots = sampler and task.call(t, "choosing few-shot examples for", i, sampler.draw, sampler, doc, k) or no_shots
+    local reqs, target, choices = task.call(t, "building the prompt of", i, task.requests, t, doc, shots, opts)
+    if generate and repeats > 1 then reqs = M.repeat_requests(reqs[1], repeats, cfg) end
     if uncond then M.add_unconditional(t, reqs, choices) end
-    samples[i] = { doc_id = i - 1, doc = doc, requests = reqs, target = target, choices = choices,
-                   n_uncond = uncond and #choices or 0 }
-    if choices then samples[i].gold = target end
+    local s = { doc_id = i - 1, doc = doc, requests = reqs, target = target, choices = choices,
+                n_uncond = uncond and #choices or 0 }
+    if choices then s.gold = target end
+    samples[i] = s
   end
-  return { task = t, samples = samples, n_docs = #all_docs, n_shot = k, repeats = M.repeats(t, cfg) }
+  return { task = t, samples = samples, n_docs = #all_docs, n_shot = k, repeats = repeats }
 end
 
 --- acc_mutual_info's extra requests, appended after a multiple-choice document's own: for
