@@ -125,30 +125,51 @@ function M.repeat_requests(req, n, cfg)
   return out
 end
 
---- Flatten every task's requests into one array for the backend; remember where each goes.
+-- owners[i] of M.collect: { sample =, index = }, made when asked for (attach reads the two
+-- arrays behind it).
+local OWNERS_MT = {
+  __index = function(o, i)
+    local s = o.samples[i]
+    return s and { sample = s, index = o.index[i] } or nil
+  end,
+  __len = function(o) return #o.samples end,
+}
+
+--- Flatten every task's requests into one array for the backend; remember where each goes:
+--- owners[i] = { sample = the sample of request i, index = its place in sample.requests }.
 function M.collect(built)
-  local requests, owners = {}, {}
+  local requests, samples, index, n = {}, {}, {}, 0
   for _, b in ipairs(built) do
     for _, s in ipairs(b.samples) do
       for j, r in ipairs(s.requests) do
-        requests[#requests + 1] = r
-        owners[#owners + 1] = { sample = s, index = j }
+        n = n + 1
+        requests[n], samples[n], index[n] = r, s, j
       end
     end
   end
-  return requests, owners
+  return requests, setmetatable({ samples = samples, index = index }, OWNERS_MT)
 end
 
 --- Attach responses to their samples; a sample with any failed request is marked failed.
+--- owners: M.collect's, or a list of { sample =, index = }.
 function M.attach(owners, responses)
-  for i, o in ipairs(owners) do
-    local s, r = o.sample, responses[i]
-    s.responses = s.responses or {}
-    s.responses[o.index] = r
+  local samples, index = owners.samples, owners.index
+  if not samples then
+    samples, index = {}, {}
+    for i, o in ipairs(owners) do samples[i], index[i] = o.sample, o.index end
+  end
+  for i = 1, #samples do
+    local s, j, r = samples[i], index[i], responses[i]
+    local got = s.responses
+    if not got then
+      got = {}
+      s.responses = got
+    end
+    got[j] = r
     if not r or not r.ok then
       s.failed = true
       local msg = (r and r.error) or "no response"
-      if (s.n_uncond or 0) > 0 and o.index > #s.requests - s.n_uncond then
+      if (s.n_uncond or 0) > 0 and j > #s.requests - s.n_uncond then
         msg = "acc_mutual_info's unconditional request (empty context): " .. msg
       end
       s.error = s.error or msg
