@@ -180,6 +180,7 @@ end
 --- The answer part of a reasoning model's output: the text after the last "</think>";
 --- "" while a "<think>" block is still open (the answer never came); else the text itself.
 function M.strip_reasoning(text)
+  if not string.find(text, "think>", 1, true) then return text end -- neither tag: as it is
   local last
   local from = 1
   while true do
@@ -194,12 +195,13 @@ end
 
 local function finish_sample(s, t)
   if t.output_type == "generate_until" then
-    s.raw_resps, s.resps = {}, {}
+    local raw, resps, keep = {}, {}, t.keep_reasoning
     for j, r in ipairs(s.responses) do
       local text = r.text or ""
-      s.raw_resps[j] = text
-      s.resps[j] = t.keep_reasoning and text or M.strip_reasoning(text)
+      raw[j] = text
+      resps[j] = keep and text or M.strip_reasoning(text)
     end
+    s.raw_resps, s.resps = raw, resps
     s.reasoning = s.responses[1].reasoning
   else
     s.lls, s.greedy = {}, {}
