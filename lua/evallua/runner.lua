@@ -83,7 +83,10 @@ function M.build_task(t, cfg, cache)
   for i = 1, n do
     local doc = all_docs[i]
     local shots = sampler and task.call(t, "choosing few-shot examples for", i, sampler.draw, sampler, doc, k) or no_shots
-    local reqs, target, choices = task.call(t, "building the prompt of", i, task.requests, t, doc, shots, opts)
+    local ok, reqs, target, choices = pcall(task.requests_unprotected, t, doc, shots, opts)
+    if not ok then -- again, with the messages that name the document, its file and line
+      reqs, target, choices = task.call(t, "building the prompt of", i, task.requests, t, doc, shots, opts)
+    end
     if generate and repeats > 1 then reqs = M.repeat_requests(reqs[1], repeats, cfg) end
     if uncond then M.add_unconditional(t, reqs, choices) end
     local s = { doc_id = i - 1, doc = doc, requests = reqs, target = target, choices = choices,

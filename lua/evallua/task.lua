@@ -531,6 +531,12 @@ function M.requests(t, doc, shots, opts)
   return requests_result(t, doc, shots, pcall(requests_of, t, doc, shots, opts))
 end
 
+--- M.requests without its own error handling, for a caller that calls it protected and,
+--- when it fails, calls M.requests for the message (runner.build_task).
+function M.requests_unprotected(t, doc, shots, opts)
+  return requests_of(t, doc, shots, opts)
+end
+
 requests_of = function(t, doc, shots, opts)
   local ot = t.output_type
   if ot == "multiple_choice" then
