@@ -13,6 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define LUA_POOL_OFF 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LUA_POOL_OFF 1
+#endif
+#endif
+
+#ifndef LUA_POOL_OFF /* sanitizer builds: luaL_newstate's allocator, see lua_pool_newstate */
+
 #define POOL_GRAIN 16
 #define POOL_MAX_BYTES 256
 #define POOL_CLASSES (POOL_MAX_BYTES / POOL_GRAIN)
@@ -149,13 +159,8 @@ static void pool_warn(void *ud, const char *msg, int tocont)
     p->warn_cont = tocont;
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define LUA_POOL_OFF 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define LUA_POOL_OFF 1
-#endif
-#endif
+
+#endif /* LUA_POOL_OFF */
 
 lua_State *lua_pool_newstate(void)
 {
