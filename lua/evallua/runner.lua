@@ -143,10 +143,13 @@ local OWNERS_MT = {
 function M.collect(built)
   local requests, samples, index, n = {}, {}, {}, 0
   for _, b in ipairs(built) do
-    for _, s in ipairs(b.samples) do
-      for j, r in ipairs(s.requests) do
+    local bs = b.samples
+    for k = 1, #bs do
+      local s = bs[k]
+      local reqs = s.requests
+      for j = 1, #reqs do
         n = n + 1
-        requests[n], samples[n], index[n] = r, s, j
+        requests[n], samples[n], index[n] = reqs[j], s, j
       end
     end
   end
@@ -198,8 +201,10 @@ end
 
 local function finish_sample(s, t)
   if t.output_type == "generate_until" then
-    local raw, resps, keep = {}, {}, t.keep_reasoning
-    for j, r in ipairs(s.responses) do
+    local raw, resps, keep, responses = {}, {}, t.keep_reasoning, s.responses
+    for j = 1, #responses do
+      local r = responses[j]
+      if r == nil then break end -- as ipairs: up to the first missing response
       local text = r.text or ""
       raw[j] = text
       resps[j] = keep and text or M.strip_reasoning(text)
@@ -226,8 +231,8 @@ end
 -- The first answered sample whose filtered response a metric cannot take: built-in
 -- metrics need a string; custom ones any value (pass@k filters give lists) but not none.
 local function bad_response(p, answered, filtered, need_string)
-  for i, s in ipairs(answered) do
-    local r = filtered[i]
+  for i = 1, #answered do
+    local s, r = answered[i], filtered[i]
     if r == nil or (need_string and type(r) ~= "string") then
       return string.format("document %d: the response after filter '%s' is %s, not a string",
         s.doc_id, p.name, r == nil and "missing" or type(r))
@@ -370,8 +375,9 @@ end
 --- null); every other metric and task is still scored.
 function M.score_task(b, cfg)
   local t = b.task
-  local answered, failures = {}, {}
-  for _, s in ipairs(b.samples) do
+  local answered, failures, samples = {}, {}, b.samples
+  for i = 1, #samples do
+    local s = samples[i]
     if s.failed then failures[#failures + 1] = s
     else
       finish_sample(s, t)

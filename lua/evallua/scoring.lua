@@ -78,8 +78,8 @@ local function single_responses(pipeline, samples)
     if type(step) ~= "table" or not SINGLE_STEPS[step[1]] then return nil end
   end
   local flat = {}
-  for i, s in ipairs(samples) do
-    local r = s.resps
+  for i = 1, #samples do
+    local r = samples[i].resps
     if #r ~= 1 or r[1] == nil then return nil end
     flat[i] = r[1]
   end
@@ -149,7 +149,7 @@ function M.sample_metrics(t, samples, filtered)
     for _, m in ipairs(t.metric_specs) do
       if m.name == "exact_match" then
         local refs = {}
-        for i, s in ipairs(samples) do refs[i] = s.target end
+        for i = 1, #samples do refs[i] = samples[i].target end
         values.exact_match = score.exact_match(filtered, refs, {
           ignore_case = m.ignore_case, ignore_punctuation = m.ignore_punctuation,
           ignore_numbers = m.ignore_numbers, regexes_to_ignore = m.regexes_to_ignore,
