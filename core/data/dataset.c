@@ -466,6 +466,23 @@ static enum data_format format_of(const char *path)
     return FMT_UNKNOWN;
 }
 
+int dataset_is_jsonl(const char *path)
+{
+    return format_of(path) == FMT_JSONL;
+}
+
+int dataset_read_text(const char *path, buf *text, char *err, size_t errlen)
+{
+    if (read_bytes(path, text, err, errlen) != 0) return -1;
+    if (text->len >= 3 && memcmp(text->data, "\xEF\xBB\xBF", 3) == 0) { /* byte order mark */
+        memmove(text->data, text->data + 3, text->len - 3);
+        text->len -= 3;
+    }
+    buf_putc(text, '\0'); /* makes data non-NULL */
+    text->len--;
+    return 0;
+}
+
 cJSON *dataset_read(const char *path, char *err, size_t errlen)
 {
     enum data_format fmt = format_of(path);

@@ -12,6 +12,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "util/buf.h"
+
 /* Find the file of one split, trying .jsonl, .jsonl.gz, .json, .json.gz, .csv, .csv.gz,
  * .tsv, .tsv.gz in that order: writes its path into path (pathlen bytes) and returns 0, or
  * returns -1 with err naming the path expected and, when the config folder exists, the
@@ -23,5 +25,13 @@ int dataset_find(const char *data_dir, const char *id, const char *config, const
  * file). Returns a tree the caller cJSON_Delete's, or NULL with err set ("PATH:LINE: ..."
  * for a malformed line or row). */
 cJSON *dataset_read(const char *path, char *err, size_t errlen);
+
+/* 1 when path names a JSON Lines file (.jsonl, .jsonl.gz). */
+int dataset_is_jsonl(const char *path);
+
+/* The bytes of a data file (gzip decompressed, a leading UTF-8 byte order mark dropped),
+ * NUL-terminated after text->len bytes, for readers that take the text itself. Returns 0,
+ * or -1 with err set. */
+int dataset_read_text(const char *path, buf *text, char *err, size_t errlen);
 
 #endif

@@ -16,9 +16,22 @@ static int raise_message(lua_State *L, const char *msg)
     return lua_error(L);
 }
 
+/* Push the documents of a JSON Lines file read straight into Lua (json_lua_push_lines);
+   0 when the file needs the cJSON reader. */
+static int push_lines(lua_State *L, const char *path)
+{
+    char err[DATA_ERR_MAX];
+    buf text = {0};
+    int pushed = dataset_read_text(path, &text, err, sizeof err) == 0 &&
+                 json_lua_push_lines(L, text.data, text.len);
+    buf_free(&text);
+    return pushed;
+}
+
 /* Push the documents of path, or raise the reader's error. */
 static void push_docs(lua_State *L, const char *path)
 {
+    if (dataset_is_jsonl(path) && push_lines(L, path)) return;
     char err[DATA_ERR_MAX];
     cJSON *docs = dataset_read(path, err, sizeof err);
     if (!docs) raise_message(L, err);

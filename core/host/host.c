@@ -1,6 +1,7 @@
 /* host.c — creating evallua's lua_State and calling into it safely. */
 #include "host.h"
 
+#include "lua_pool.h"
 #include "modules.h"
 #include "util/buf.h"
 
@@ -96,7 +97,7 @@ static void host_set_paths(lua_State *L)
 
 lua_State *host_new(char *err, size_t errlen)
 {
-    lua_State *L = luaL_newstate();
+    lua_State *L = lua_pool_newstate();
     if (!L) {
         errf(err, errlen, "cannot create a Lua state (out of memory)");
         return NULL;

@@ -3,6 +3,8 @@
 #include "json_lua.h"
 
 #include <float.h>
+#include <limits.h>
+#include <locale.h>
 #include <lauxlib.h>
 #include <math.h>
 #include <stdio.h>
@@ -139,6 +141,241 @@ cJSON *json_lua_parse(const char *s, size_t n, size_t *errpos)
     }
     if (!v && errpos) *errpos = end && end >= s ? (size_t)(end - s) : 0;
     return v;
+}
+
+/* ---- JSON Lines → Lua in one pass ------------------------------------------------------
+ * The documents of a JSON Lines file go straight into Lua values, with no cJSON tree in
+ * between. Only a plain subset is read here — strings without \u escapes or NUL bytes,
+ * numbers in strict JSON form, nesting up to LINES_MAX_DEPTH, no byte order mark — and it
+ * gives exactly what json_lua_push gives for cJSON's tree: tables made with the same sizes
+ * and filled in the same order (so pairs() visits keys in the same order), numbers through
+ * the same strtod, whitespace skipped as cJSON skips it. Anything else, errors included,
+ * makes the reader give up, and the caller reads the file through cJSON, which also
+ * produces the messages. */
+
+#define LINES_MAX_DEPTH 64
+#define LINES_NUMBER_MAX 63 /* cJSON reads at most this many characters of a number */
+
+typedef struct lines_reader {
+    lua_State *L;
+    const char *p, *end; /* the rest of the current line */
+    int depth;
+    char decimal_point;  /* the locale's, which cJSON puts in place of '.' before strtod */
+} lines_reader;
+
+static int lines_value(lines_reader *r);
+
+/* cJSON's whitespace: every byte up to ' '. */
+static void lines_skip(lines_reader *r)
+{
+    while (r->p < r->end && (unsigned char)*r->p <= 32) r->p++;
+}
+
+static int lines_string(lines_reader *r)
+{
+    const char *p = ++r->p, *end = r->end; /* past the opening quote */
+    const char *q = p;
+    while (q < end && *q != '"' && *q != '\\' && *q != '\0') q++;
+    if (q < end && *q == '"') { /* no escapes: push the bytes as they are */
+        lua_pushlstring(r->L, p, (size_t)(q - p));
+        r->p = q + 1;
+        return 0;
+    }
+    luaL_Buffer b;
+    luaL_buffinit(r->L, &b);
+    for (;;) {
+        while (q < end && *q != '"' && *q != '\\' && *q != '\0') q++;
+        if (q >= end || *q == '\0') return -1;
+        luaL_addlstring(&b, p, (size_t)(q - p));
+        if (*q == '"') break;
+        if (q + 1 >= end) return -1;
+        char c;
+        switch (q[1]) {
+        case '"': c = '"'; break;
+        case '\\': c = '\\'; break;
+        case '/': c = '/'; break;
+        case 'b': c = '\b'; break;
+        case 'f': c = '\f'; break;
+        case 'n': c = '\n'; break;
+        case 'r': c = '\r'; break;
+        case 't': c = '\t'; break;
+        default: return -1; /* \u and bad escapes: left to cJSON */
+        }
+        luaL_addchar(&b, c);
+        p = q = q + 2;
+    }
+    luaL_pushresult(&b);
+    r->p = q + 1;
+    return 0;
+}
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* A number in strict JSON form, followed by nothing cJSON would take as part of it. */
+static int lines_number(lines_reader *r)
+{
+    const char *p = r->p, *end = r->end;
+    if (p < end && *p == '-') p++;
+    if (p >= end || !is_digit(*p)) return -1;
+    if (*p == '0') p++;
+    else while (p < end && is_digit(*p)) p++;
+    if (p < end && *p == '.') {
+        if (++p >= end || !is_digit(*p)) return -1;
+        while (p < end && is_digit(*p)) p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (p >= end || !is_digit(*p)) return -1;
+        while (p < end && is_digit(*p)) p++;
+    }
+    if (p < end && (is_digit(*p) || *p == '.' || *p == 'e' || *p == 'E' || *p == '+' || *p == '-'))
+        return -1;
+    size_t n = (size_t)(p - r->p);
+    if (n >= LINES_NUMBER_MAX) return -1;
+    char text[LINES_NUMBER_MAX + 1];
+    for (size_t i = 0; i < n; i++) text[i] = r->p[i] == '.' ? r->decimal_point : r->p[i];
+    text[n] = '\0';
+    char *after = NULL;
+    double d = strtod(text, &after);
+    if (after != text + n) return -1;
+    push_number(r->L, d);
+    r->p = p;
+    return 0;
+}
+
+static int lines_literal(lines_reader *r, const char *word, size_t n)
+{
+    if ((size_t)(r->end - r->p) < n || memcmp(r->p, word, n) != 0) return -1;
+    r->p += n;
+    return 0;
+}
+
+/* The members of an object or the elements of an array onto the stack, then the table. */
+static int lines_container(lines_reader *r, int object)
+{
+    lua_State *L = r->L;
+    char close = object ? '}' : ']';
+    int base = lua_gettop(L), count = 0;
+    if (++r->depth > LINES_MAX_DEPTH) return -1;
+    r->p++;
+    lines_skip(r);
+    if (r->p < r->end && *r->p == close) r->p++;
+    else {
+        for (;;) {
+            if (!lua_checkstack(L, 4)) return -1;
+            if (object) {
+                if (r->p >= r->end || *r->p != '"' || lines_string(r) != 0) return -1;
+                lines_skip(r);
+                if (r->p >= r->end || *r->p != ':') return -1;
+                r->p++;
+                lines_skip(r);
+            }
+            if (lines_value(r) != 0) return -1;
+            count++;
+            lines_skip(r);
+            if (r->p < r->end && *r->p == ',') {
+                r->p++;
+                lines_skip(r);
+                continue;
+            }
+            if (r->p < r->end && *r->p == close) {
+                r->p++;
+                break;
+            }
+            return -1;
+        }
+    }
+    if (object) {
+        lua_createtable(L, 0, count);
+        for (int i = 0; i < count; i++) {
+            lua_pushvalue(L, base + 2 * i + 1);
+            lua_pushvalue(L, base + 2 * i + 2);
+            lua_rawset(L, -3); /* a repeated key: the last one wins, as in push_object */
+        }
+    } else {
+        lua_createtable(L, count, 0);
+        for (int i = 0; i < count; i++) {
+            lua_pushvalue(L, base + i + 1);
+            lua_rawseti(L, -2, i + 1);
+        }
+        json_lua_mark_array(L, -1);
+    }
+    if (count > 0) { /* the table in place of the first member or element */
+        lua_replace(L, base + 1);
+        lua_settop(L, base + 1);
+    }
+    r->depth--;
+    return 0;
+}
+
+static int lines_value(lines_reader *r)
+{
+    if (r->p >= r->end) return -1;
+    switch (*r->p) {
+    case '{': return lines_container(r, 1);
+    case '[': return lines_container(r, 0);
+    case '"': return lines_string(r);
+    case 't':
+        if (lines_literal(r, "true", 4) != 0) return -1;
+        lua_pushboolean(r->L, 1);
+        return 0;
+    case 'f':
+        if (lines_literal(r, "false", 5) != 0) return -1;
+        lua_pushboolean(r->L, 0);
+        return 0;
+    case 'n':
+        if (lines_literal(r, "null", 4) != 0) return -1;
+        json_lua_push_null(r->L);
+        return 0;
+    default: return lines_number(r);
+    }
+}
+
+static int is_line_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* One non-blank line [s, e), already trimmed: an object with nothing after it. */
+static int lines_document(lines_reader *r, const char *s, const char *e)
+{
+    r->p = s;
+    r->end = e;
+    r->depth = 0;
+    if (*s != '{' || lines_container(r, 1) != 0) return -1;
+    return r->p == r->end ? 0 : -1; /* the line is trimmed: nothing may follow the object */
+}
+
+int json_lua_push_lines(lua_State *L, const char *text, size_t len)
+{
+    int top = lua_gettop(L);
+    const char *p = text, *end = text + len;
+    lua_Integer count = 0;
+    while (p < end) { /* the non-blank lines: the documents, when every one is read */
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *eol = nl ? nl : end;
+        for (const char *q = p; q < eol; q++)
+            if (!is_line_space(*q)) {
+                count++;
+                break;
+            }
+        p = nl ? nl + 1 : end;
+    }
+    if (!lua_checkstack(L, 8)) return 0;
+    lines_reader r = {L, NULL, NULL, 0, localeconv()->decimal_point[0]};
+    lua_createtable(L, count > INT_MAX ? INT_MAX : (int)count, 0);
+    lua_Integer i = 0;
+    for (p = text; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end, *s = p;
+        p = nl ? nl + 1 : end;
+        while (e > s && is_line_space(e[-1])) e--;
+        while (s < e && is_line_space(*s)) s++;
+        if (s == e) continue;
+        if (lines_document(&r, s, e) != 0) {
+            lua_settop(L, top);
+            return 0;
+        }
+        lua_rawseti(L, -2, ++i);
+    }
+    json_lua_mark_array(L, -1);
+    return 1;
 }
 
 /* ---- Lua → JSON: the walker shared by text output and cJSON output ------------------ */

@@ -39,6 +39,13 @@ void json_lua_mark_array(lua_State *L, int idx);
 /* 1 when the value at idx is a table carrying the array metatable. */
 int json_lua_is_array(lua_State *L, int idx);
 
+/* Push the documents of JSON Lines text (len bytes; a NUL after them) as json_lua_push
+ * would push cJSON's array of them: a table of the non-blank lines' objects, with the array
+ * metatable. Returns 1, or 0 with the stack as it was when the text holds anything beyond
+ * the plain subset this reader takes (\u escapes, loose numbers, errors, ...): read it
+ * through cJSON then, which also names the error. */
+int json_lua_push_lines(lua_State *L, const char *text, size_t len);
+
 /* Parse n bytes of JSON text (surrounding whitespace allowed, nothing else after the
  * value). Returns a tree the caller cJSON_Delete's, or NULL with *errpos (may be NULL) set
  * to the 0-based byte offset where parsing failed. */

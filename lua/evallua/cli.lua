@@ -167,9 +167,14 @@ local function answer_counts(built)
   for _, b in ipairs(built) do
     local c = { truncated = 0, reasoning = 0, empty_answers = 0 }
     local ctx_cut = 0
-    for _, s in ipairs(b.samples) do
+    local samples = b.samples
+    for i = 1, #samples do
+      local s = samples[i]
       local cut, left = false, false
-      for _, r in ipairs(s.responses or {}) do
+      local responses = s.responses or {}
+      for j = 1, #responses do
+        local r = responses[j]
+        if r == nil then break end -- as ipairs: up to the first missing response
         if r.truncated then cut = true end
         if r.context_truncated then left = true end
         if r.reasoning then c.reasoning = c.reasoning + 1 end

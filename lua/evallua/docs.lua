@@ -53,24 +53,46 @@ local function load_split(t, data_dir, split, cache)
   return docs
 end
 
---- Remember which file and record each document came from (in cache.origins, a weak
---- table kept for the run), so that an error about a document can name its file and line.
---- Documents process_docs made are matched to the raw records by position when it kept
---- their number.
+--- Remember which file each loaded list of documents came from (cache.origin_lists, kept
+--- for the run), so that an error about a document can name its file and line. Documents
+--- process_docs made are matched to the raw records by position when it kept their number.
+--- The raw records are held weakly when process_docs replaced them.
 function M.note_origins(cache, path, raw, docs)
-  cache.origins = cache.origins or setmetatable({}, { __mode = "k" })
-  for i, d in ipairs(raw) do cache.origins[d] = { path = path, record = i } end
-  if docs ~= raw and #docs == #raw then
-    for i, d in ipairs(docs) do
-      if type(d) == "table" and not cache.origins[d] then cache.origins[d] = { path = path, record = i } end
+  cache.origin_lists = cache.origin_lists or {}
+  local held = raw
+  if docs ~= raw then
+    held = setmetatable({}, { __mode = "v" })
+    for i, d in ipairs(raw) do held[i] = d end
+  end
+  local lists = cache.origin_lists
+  lists[#lists + 1] = { path = path, n = #raw, raw = held, docs = docs ~= raw and #docs == #raw and docs or nil }
+end
+
+--- { path =, record = } of a document, or nil when unknown: the latest list whose raw
+--- records hold it, else the first whose processed documents do.
+function M.origin(cache, doc)
+  local lists = cache and cache.origin_lists
+  if not lists or doc == nil then return nil end
+  for k = #lists, 1, -1 do
+    local l = lists[k]
+    for i = 1, l.n do
+      if l.raw[i] == doc then return { path = l.path, record = i } end
     end
   end
+  for _, l in ipairs(lists) do
+    if l.docs and type(doc) == "table" then
+      for i = 1, l.n do
+        if l.docs[i] == doc then return { path = l.path, record = i } end
+      end
+    end
+  end
+  return nil
 end
 
 --- Where a document came from: "FILE:LINE" for JSON Lines (blank lines skipped, as the
 --- reader does), "FILE, record N" otherwise; nil when unknown.
 function M.where(cache, doc)
-  local o = cache and cache.origins and cache.origins[doc]
+  local o = M.origin(cache, doc)
   if not o then return nil end
   if string.match(o.path, "%.jsonl$") then
     local f = io.open(o.path, "r")
@@ -112,7 +134,7 @@ function M.fewshot_pool(t, data_dir, cache)
   local ds = t.dataset
   local split = ds.fewshot_split or ds.training_split or ds.validation_split or ds.test_split
   local docs = load_split(t, data_dir, split, cache)
-  local o = cache.origins and cache.origins[docs[1]]
+  local o = M.origin(cache, docs[1])
   t.fewshot_source = string.format("split '%s'%s", split, o and (" (" .. o.path .. ")") or "")
   return docs, split
 end

@@ -69,25 +69,32 @@ function M.build_task(t, cfg, cache)
     sampler = fewshot.new((t.fewshot_config or {}).sampler, pool, exclude, cfg.fewshot_seed)
   end
   local samples = {}
+  local generate = t.output_type == "generate_until"
   local opts = {
     system_instruction = cfg.system_instruction, chat_template = cfg.apply_chat_template,
     fewshot_as_multiturn = cfg.fewshot_as_multiturn, gen_kwargs = cfg.gen_kwargs,
     default_max_gen_toks = cfg.default_max_gen_toks,
   }
+  -- the same for every document: the generation arguments, repeats, acc_mutual_info
+  if generate then opts.gen_args = task.gen_args(t, cfg.gen_kwargs, cfg.default_max_gen_toks) end
+  local repeats = M.repeats(t, cfg)
+  local uncond = t.output_type == "multiple_choice" and scoring.uses(t, "acc_mutual_info")
+  local no_shots = {}
   for i = 1, n do
     local doc = all_docs[i]
-    local shots = sampler and task.call(t, "choosing few-shot examples for", i, sampler.draw, sampler, doc, k) or {}
-    local reqs, target, choices = task.call(t, "building the prompt of", i, function()
-      return task.requests(t, doc, shots, opts)
-    end)
-    if t.output_type == "generate_until" then reqs = M.repeat_requests(reqs[1], M.repeats(t, cfg), cfg) end
-    local uncond = t.output_type == "multiple_choice" and scoring.uses(t, "acc_mutual_info")
+    local shots = sampler and task.call(t, "choosing few-shot examples for", i, sampler.draw, sampler, doc, k) or no_shots
+    local ok, reqs, target, choices = pcall(task.requests_unprotected, t, doc, shots, opts)
+    if not ok then -- again, with the messages that name the document, its file and line
+      reqs, target, choices = task.call(t, "building the prompt of", i, task.requests, t, doc, shots, opts)
+    end
+    if generate and repeats > 1 then reqs = M.repeat_requests(reqs[1], repeats, cfg) end
     if uncond then M.add_unconditional(t, reqs, choices) end
-    samples[i] = { doc_id = i - 1, doc = doc, requests = reqs, target = target, choices = choices,
-                   n_uncond = uncond and #choices or 0 }
-    if choices then samples[i].gold = target end
+    local s = { doc_id = i - 1, doc = doc, requests = reqs, target = target, choices = choices,
+                n_uncond = uncond and #choices or 0 }
+    if choices then s.gold = target end
+    samples[i] = s
   end
-  return { task = t, samples = samples, n_docs = #all_docs, n_shot = k, repeats = M.repeats(t, cfg) }
+  return { task = t, samples = samples, n_docs = #all_docs, n_shot = k, repeats = repeats }
 end
 
 --- acc_mutual_info's extra requests, appended after a multiple-choice document's own: for
@@ -121,30 +128,54 @@ function M.repeat_requests(req, n, cfg)
   return out
 end
 
---- Flatten every task's requests into one array for the backend; remember where each goes.
+-- owners[i] of M.collect: { sample =, index = }, made when asked for (attach reads the two
+-- arrays behind it).
+local OWNERS_MT = {
+  __index = function(o, i)
+    local s = o.samples[i]
+    return s and { sample = s, index = o.index[i] } or nil
+  end,
+  __len = function(o) return #o.samples end,
+}
+
+--- Flatten every task's requests into one array for the backend; remember where each goes:
+--- owners[i] = { sample = the sample of request i, index = its place in sample.requests }.
 function M.collect(built)
-  local requests, owners = {}, {}
+  local requests, samples, index, n = {}, {}, {}, 0
   for _, b in ipairs(built) do
-    for _, s in ipairs(b.samples) do
-      for j, r in ipairs(s.requests) do
-        requests[#requests + 1] = r
-        owners[#owners + 1] = { sample = s, index = j }
+    local bs = b.samples
+    for k = 1, #bs do
+      local s = bs[k]
+      local reqs = s.requests
+      for j = 1, #reqs do
+        n = n + 1
+        requests[n], samples[n], index[n] = reqs[j], s, j
       end
     end
   end
-  return requests, owners
+  return requests, setmetatable({ samples = samples, index = index }, OWNERS_MT)
 end
 
 --- Attach responses to their samples; a sample with any failed request is marked failed.
+--- owners: M.collect's, or a list of { sample =, index = }.
 function M.attach(owners, responses)
-  for i, o in ipairs(owners) do
-    local s, r = o.sample, responses[i]
-    s.responses = s.responses or {}
-    s.responses[o.index] = r
+  local samples, index = owners.samples, owners.index
+  if not samples then
+    samples, index = {}, {}
+    for i, o in ipairs(owners) do samples[i], index[i] = o.sample, o.index end
+  end
+  for i = 1, #samples do
+    local s, j, r = samples[i], index[i], responses[i]
+    local got = s.responses
+    if not got then
+      got = {}
+      s.responses = got
+    end
+    got[j] = r
     if not r or not r.ok then
       s.failed = true
       local msg = (r and r.error) or "no response"
-      if (s.n_uncond or 0) > 0 and o.index > #s.requests - s.n_uncond then
+      if (s.n_uncond or 0) > 0 and j > #s.requests - s.n_uncond then
         msg = "acc_mutual_info's unconditional request (empty context): " .. msg
       end
       s.error = s.error or msg
@@ -155,6 +186,7 @@ end
 --- The answer part of a reasoning model's output: the text after the last "</think>";
 --- "" while a "<think>" block is still open (the answer never came); else the text itself.
 function M.strip_reasoning(text)
+  if not string.find(text, "think>", 1, true) then return text end -- neither tag: as it is
   local last
   local from = 1
   while true do
@@ -169,12 +201,15 @@ end
 
 local function finish_sample(s, t)
   if t.output_type == "generate_until" then
-    s.raw_resps, s.resps = {}, {}
-    for j, r in ipairs(s.responses) do
+    local raw, resps, keep, responses = {}, {}, t.keep_reasoning, s.responses
+    for j = 1, #responses do
+      local r = responses[j]
+      if r == nil then break end -- as ipairs: up to the first missing response
       local text = r.text or ""
-      s.raw_resps[j] = text
-      s.resps[j] = t.keep_reasoning and text or M.strip_reasoning(text)
+      raw[j] = text
+      resps[j] = keep and text or M.strip_reasoning(text)
     end
+    s.raw_resps, s.resps = raw, resps
     s.reasoning = s.responses[1].reasoning
   else
     s.lls, s.greedy = {}, {}
@@ -196,8 +231,8 @@ end
 -- The first answered sample whose filtered response a metric cannot take: built-in
 -- metrics need a string; custom ones any value (pass@k filters give lists) but not none.
 local function bad_response(p, answered, filtered, need_string)
-  for i, s in ipairs(answered) do
-    local r = filtered[i]
+  for i = 1, #answered do
+    local s, r = answered[i], filtered[i]
     if r == nil or (need_string and type(r) ~= "string") then
       return string.format("document %d: the response after filter '%s' is %s, not a string",
         s.doc_id, p.name, r == nil and "missing" or type(r))
@@ -340,8 +375,9 @@ end
 --- null); every other metric and task is still scored.
 function M.score_task(b, cfg)
   local t = b.task
-  local answered, failures = {}, {}
-  for _, s in ipairs(b.samples) do
+  local answered, failures, samples = {}, {}, b.samples
+  for i = 1, #samples do
+    local s = samples[i]
     if s.failed then failures[#failures + 1] = s
     else
       finish_sample(s, t)

@@ -8,6 +8,21 @@ local M = {}
 
 M.BOOTSTRAP_ITERS = 100000
 
+-- A string-to-string step (regex, lowercase, strip, remove_whitespace) over a flat list.
+local function map_strings(step, flat)
+  local name = step[1]
+  if name == "regex" then
+    return score.filter_regex(flat, step.pattern, step.group_select or 0, step.fallback or "[invalid]")
+  end
+  local mapped = {}
+  if name == "lowercase" then
+    for i, s in ipairs(flat) do mapped[i] = score.lower(s) end
+  else -- strip, remove_whitespace
+    for i, s in ipairs(flat) do mapped[i] = score.strip(s) end
+  end
+  return mapped
+end
+
 -- Apply one filter step to every sample's list of responses.
 local function apply_step(step, resps, samples)
   if type(step) == "function" then
@@ -40,16 +55,7 @@ local function apply_step(step, resps, samples)
     shape[i] = #r
     for _, s in ipairs(r) do flat[#flat + 1] = s end
   end
-  local mapped
-  if name == "regex" then
-    mapped = score.filter_regex(flat, step.pattern, step.group_select or 0, step.fallback or "[invalid]")
-  elseif name == "lowercase" then
-    mapped = {}
-    for i, s in ipairs(flat) do mapped[i] = score.lower(s) end
-  else -- strip, remove_whitespace
-    mapped = {}
-    for i, s in ipairs(flat) do mapped[i] = score.strip(s) end
-  end
+  local mapped = map_strings(step, flat)
   local out, k = {}, 0
   for i, n in ipairs(shape) do
     local r = {}
@@ -60,9 +66,37 @@ local function apply_step(step, resps, samples)
   return out
 end
 
+-- The filter steps that map one response to one (or keep the first of one): on samples that
+-- all have a single response, they run on the flat list of responses.
+local SINGLE_STEPS = { take_first = true, majority_vote = true, regex = true, lowercase = true,
+  strip = true, remove_whitespace = true }
+
+-- The flat list of every sample's only response, or nil when a sample has another number of
+-- responses or a step of the pipeline is a function (which sees the lists themselves).
+local function single_responses(pipeline, samples)
+  for _, step in ipairs(pipeline.steps) do
+    if type(step) ~= "table" or not SINGLE_STEPS[step[1]] then return nil end
+  end
+  local flat = {}
+  for i = 1, #samples do
+    local r = samples[i].resps
+    if #r ~= 1 or r[1] == nil then return nil end
+    flat[i] = r[1]
+  end
+  return flat
+end
+
 --- Run a filter pipeline over the answered samples: returns filtered responses, one per
---- sample (the first of the pipeline's output list).
+--- sample (the first of the pipeline's output list). With one response per sample the
+--- steps run on the flat list (take_first and majority_vote of one response keep it).
 function M.filter(pipeline, samples)
+  local flat = single_responses(pipeline, samples)
+  if flat then
+    for _, step in ipairs(pipeline.steps) do
+      if step[1] ~= "take_first" and step[1] ~= "majority_vote" then flat = map_strings(step, flat) end
+    end
+    return flat
+  end
   local resps = {}
   for i, s in ipairs(samples) do resps[i] = s.resps end
   for _, step in ipairs(pipeline.steps) do resps = apply_step(step, resps, samples) end
@@ -115,7 +149,7 @@ function M.sample_metrics(t, samples, filtered)
     for _, m in ipairs(t.metric_specs) do
       if m.name == "exact_match" then
         local refs = {}
-        for i, s in ipairs(samples) do refs[i] = s.target end
+        for i = 1, #samples do refs[i] = samples[i].target end
         values.exact_match = score.exact_match(filtered, refs, {
           ignore_case = m.ignore_case, ignore_punctuation = m.ignore_punctuation,
           ignore_numbers = m.ignore_numbers, regexes_to_ignore = m.regexes_to_ignore,

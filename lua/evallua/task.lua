@@ -304,16 +304,24 @@ function M.validate_group(g, path)
   return g
 end
 
---- Wrap a call into task code so an error names the file, phase and document.
-function M.call(t, phase, doc_index, fn, ...)
-  local res = table.pack(pcall(fn, ...))
-  if res[1] then return table.unpack(res, 2, res.n) end
-  local msg = tostring(res[2])
+-- The error of a failed call into task code: names the file, phase and document.
+local function call_failed(t, phase, doc_index, err)
+  local msg = tostring(err)
   if t.fewshot_source and string.find(phase, "few-shot", 1, true) then
     msg = msg .. "; the few-shot pool is " .. t.fewshot_source
   end
   error(string.format("task '%s' (%s): %s document %d: %s", t.name, t.file or "?", phase,
     doc_index - 1, msg), 0)
+end
+
+local function call_result(t, phase, doc_index, ok, ...)
+  if ok then return ... end
+  call_failed(t, phase, doc_index, (...))
+end
+
+--- Wrap a call into task code so an error names the file, phase and document.
+function M.call(t, phase, doc_index, fn, ...)
+  return call_result(t, phase, doc_index, pcall(fn, ...))
 end
 
 --- doc_to_text(doc): a string, or for a multiple-input task (winogrande) the 0-based index
@@ -445,6 +453,7 @@ function M.context(t, doc, shots, opts, question)
     for _, m in ipairs(messages) do parts[#parts + 1] = m.content end
     return table.concat(parts, "\n"), messages
   end
+  if not system and #shots == 0 then return desc .. question, nil end
   local parts = {}
   if system then parts[#parts + 1] = system .. (desc ~= "" and t.fewshot_delimiter or "") end
   parts[#parts + 1] = desc
@@ -498,18 +507,34 @@ end
 
 local requests_of
 
---- Requests for one document: a list of backend requests, plus the gold target and choices.
---- An error names the document's data file and line, and which few-shot example failed.
-function M.requests(t, doc, shots, opts)
-  local res = table.pack(pcall(requests_of, t, doc, shots, opts))
-  if res[1] then return table.unpack(res, 2, res.n) end
+-- The error of a document whose requests could not be built: names its data file and line,
+-- and which few-shot example failed.
+local function requests_failed(t, doc, shots, err)
   for i, fs in ipairs(shots) do -- did a few-shot example fail?
-    local ok, err = pcall(M.example, t, fs)
+    local ok, shot_err = pcall(M.example, t, fs)
     if not ok then
-      error(string.format("few-shot example %d%s: %s", i, origin(t, fs), tostring(err)), 0)
+      error(string.format("few-shot example %d%s: %s", i, origin(t, fs), tostring(shot_err)), 0)
     end
   end
-  error(tostring(res[2]) .. origin(t, doc), 0)
+  error(tostring(err) .. origin(t, doc), 0)
+end
+
+local function requests_result(t, doc, shots, ok, ...)
+  if ok then return ... end
+  requests_failed(t, doc, shots, (...))
+end
+
+--- Requests for one document: a list of backend requests, plus the gold target and choices.
+--- An error names the document's data file and line, and which few-shot example failed.
+--- opts.gen_args, when set, is M.gen_args's answer for this task (computed once per task).
+function M.requests(t, doc, shots, opts)
+  return requests_result(t, doc, shots, pcall(requests_of, t, doc, shots, opts))
+end
+
+--- M.requests without its own error handling, for a caller that calls it protected and,
+--- when it fails, calls M.requests for the message (runner.build_task).
+function M.requests_unprotected(t, doc, shots, opts)
+  return requests_of(t, doc, shots, opts)
 end
 
 requests_of = function(t, doc, shots, opts)
@@ -534,7 +559,7 @@ requests_of = function(t, doc, shots, opts)
     local text = util.pystr(M.doc_target(t, doc))
     return { { kind = "loglikelihood_rolling", context = text } }, text
   end
-  local g = M.gen_args(t, opts.gen_kwargs, opts.default_max_gen_toks)
+  local g = opts.gen_args or M.gen_args(t, opts.gen_kwargs, opts.default_max_gen_toks)
   local req = {
     kind = "generate_until", context = ctx, messages = messages, ["until"] = g["until"],
     max_tokens = g.max_tokens, temperature = g.temperature, top_p = g.top_p, seed = g.seed,
