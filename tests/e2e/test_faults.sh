@@ -3,7 +3,8 @@
 # connection resets, truncated bodies and stalls past the client's timeout (fake_openai
 # --faults). Every request ends answered (none lost, none answered twice in the samples) and
 # the scores equal a fault-free run's, with and without batching; a run killed with SIGKILL
-# halfway is resumed from the cache, sending nothing that was already answered. (The cache
+# halfway is resumed from the cache, sending nothing that was already answered. Both
+# transports (evallua's HTTP/1.1 client and libcurl) go through the faults. (The cache
 # itself, SIGINT and --no-cache are test_cache.sh's; this adds the faults.)
 . "$(dirname "$0")/lib.sh"
 need_server
@@ -32,9 +33,12 @@ start_server clean --rules "$TMP/rules.jsonl"
 run clean "$URL" "" --no-cache
 check_eq "clean exit" "$?" 0
 
-for mode in single batched; do
+# single and batched go over evallua's own HTTP client (the default for http://); curl over
+# libcurl, the transport of https:// servers and proxies, through the same faults
+for mode in single batched curl; do
   extra=""
   [ "$mode" = batched ] && extra=",batch_size=4"
+  [ "$mode" = curl ] && extra=",transport=curl"
   start_server "faulty_$mode" --rules "$TMP/rules.jsonl" --faults "$FAULTS" --fault-seed 7 \
     --retry-after 0.5 --stall-ms 3000
   t0=$(date +%s)
