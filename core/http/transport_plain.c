@@ -515,6 +515,37 @@ static void connected(plain_transport *p, pconn *c, plain_slot *s)
     send_request(p, c, s);
 }
 
+static void connect_next(plain_transport *p, pconn *c, plain_slot *s, int last_err);
+
+/* Right after a non-blocking connect said EINPROGRESS, try the request at once: on loopback
+   (and wherever the handshake ends within connect) the socket is already established and
+   takes it, which saves the wait for EPOLLOUT — an event, a getsockopt and an epoll_ctl per
+   new connection — and lets the first requests of a run leave while later connects are still
+   being made. Returns 0 when the socket is still connecting (wait for EPOLLOUT as usual), 1
+   when the transfer went on: sent (the rest as send_request does) or, when the connect had
+   already failed, handed to connect_next with that error. */
+static int send_early(plain_transport *p, pconn *c, plain_slot *s)
+{
+    xfer *x = xfer_of(p, s);
+    struct iovec iov[2] = {{s->head.data, s->head.len}, {x->body.data, s->get ? 0 : x->body.len}};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = iov;
+    m.msg_iovlen = 2;
+    ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+    if (n > 0) {
+        s->sent = (size_t)n;
+        connected(p, c, s); /* sends the rest, if any, and watches for the answer */
+        return 1;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOTCONN || errno == EINTR))
+        return 0;
+    int err = n < 0 ? errno : ECONNRESET;
+    conn_drop_fd(c);
+    connect_next(p, c, s, err);
+    return 1;
+}
+
 /* Connect c to the next address of its endpoint that does not fail at once; when none is
    left, the transfer fails with the last error (last_err). */
 static void connect_next(plain_transport *p, pconn *c, plain_slot *s, int last_err)
@@ -537,7 +568,9 @@ static void connect_next(plain_transport *p, pconn *c, plain_slot *s, int last_e
             connected(p, c, s);
             return;
         }
-        if (errno == EINPROGRESS && watch(p, c, EPOLLOUT) == 0) {
+        int connect_err = errno;
+        if (connect_err == EINPROGRESS && send_early(p, c, s)) return;
+        if (connect_err == EINPROGRESS && watch(p, c, EPOLLOUT) == 0) {
             c->connecting = 1;
             c->connect_due = p->o.connect_timeout_s > 0 ? mono_s() + p->o.connect_timeout_s : INFINITY;
             dl_push(&p->connecting, &c->link);
