@@ -30,7 +30,7 @@ struct cpu_state {
     size_t kv_elem;      /* bytes per cached value: 2 or 4 */
     char *key_cache;     /* (n_layers, n_slots, max_seq, n_kv_heads * head_dim) */
     char *value_cache;   /* (n_layers, n_slots, max_seq, n_kv_heads * head_dim) */
-    float *rope_cs;      /* (rope_dim) cosines and sines of one position's RoPE angles */
+    float *rope_cs;      /* (max_batch, rope_dim) each token's RoPE cosines and sines */
     int *slot_of, *pos_of;   /* (max_batch) scratch for cpu_forward_batch */
     cpu_trace_fn trace;      /* NULL, or called with intermediate tensors (debugging) */
     void *trace_user;
@@ -58,7 +58,7 @@ size_t cpu_state_bytes_slots(const model *m, int max_seq, int max_batch, int n_s
                   2 * (size_t)c->ffn_dim + (size_t)c->n_vocab;
     return 2 * kv * (cpu_kv_cache_f16(m) ? sizeof(uint16_t) : sizeof(float)) +
            acts * (size_t)max_batch * sizeof(float) +
-           (size_t)c->rope_dim * sizeof(float) + 2 * (size_t)max_batch * sizeof(int);
+           (size_t)max_batch * ((size_t)c->rope_dim * sizeof(float) + 2 * sizeof(int));
 }
 
 size_t cpu_state_bytes(const model *m, int max_seq, int max_batch)
@@ -77,8 +77,9 @@ static void *cache_at(const cpu_state *s, char *cache, int l, int slot, int pos)
 
 int cpu_kv_cache_f16(const model *m)
 {
-    return m->cfg.n_layers > 0 && m->layers && (cpu_type_uses_q8a(m->layers[0].wq->type) ||
-                                      cpu_type_uses_q8k(m->layers[0].wq->type));
+    if (m->cfg.n_layers < 1 || !m->layers) return 0;
+    const gguf_dtype t = m->layers[0].wq->type;
+    return cpu_type_uses_q8a(t) || cpu_type_uses_q8k(t);
 }
 
 cpu_state *cpu_state_new_slots(const model *m, int max_seq, int max_batch, int n_slots)
@@ -110,7 +111,7 @@ cpu_state *cpu_state_new_slots(const model *m, int max_seq, int max_batch, int n
     s->kv_elem = s->kv_f16 ? sizeof(uint16_t) : sizeof(float);
     s->key_cache = xcalloc(cache, s->kv_elem);
     s->value_cache = xcalloc(cache, s->kv_elem);
-    s->rope_cs = xcalloc((size_t)c->rope_dim + 2, sizeof(float));
+    s->rope_cs = xcalloc(B * (size_t)c->rope_dim + 2, sizeof(float));
     return s;
 }
 
@@ -207,7 +208,11 @@ const float *cpu_forward_multi(cpu_state *s, const int32_t *tokens, const int *s
     float *x = s->x;                                                   /* (n, dim) */
     const float *rope_factors = m->rope_freqs ? m->rope_freqs->data : NULL;
 
-    for (int b = 0; b < n; b++) cpu_get_row(m->tok_embd, tokens[b], x + (size_t)b * dim);
+    for (int b = 0; b < n; b++) {
+        cpu_get_row(m->tok_embd, tokens[b], x + (size_t)b * dim);
+        cpu_rope_angles(s->rope_cs + (size_t)b * c->rope_dim, c->rope_dim, (float)pos[b],
+                        c->rope_base, 1.0f / c->rope_scale, rope_factors);
+    }
     trace(s, "embd", -1, x, n, dim);
     for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *w = &m->layers[l];
@@ -226,11 +231,10 @@ const float *cpu_forward_multi(cpu_state *s, const int32_t *tokens, const int *s
         trace(s, "Vcur", l, s->v, n, kv_dim);
         for (int b = 0; b < n; b++) {                 /* rotate, then store in the slot */
             float *kb = s->k + (size_t)b * kv_dim, *vb = s->v + (size_t)b * kv_dim;
-            cpu_rope_angles(s->rope_cs, c->rope_dim, (float)pos[b], c->rope_base,
-                            1.0f / c->rope_scale, rope_factors);
-            cpu_rope_rotate(s->q + (size_t)b * q_dim, c->n_heads, hd, c->rope_dim, s->rope_cs,
+            const float *cs = s->rope_cs + (size_t)b * c->rope_dim;
+            cpu_rope_rotate(s->q + (size_t)b * q_dim, c->n_heads, hd, c->rope_dim, cs,
                             c->rope_neox);
-            cpu_rope_rotate(kb, c->n_kv_heads, hd, c->rope_dim, s->rope_cs, c->rope_neox);
+            cpu_rope_rotate(kb, c->n_kv_heads, hd, c->rope_dim, cs, c->rope_neox);
             store_kv(s, cache_at(s, s->key_cache, l, slot[b], pos[b]), kb, kv_dim);
             store_kv(s, cache_at(s, s->value_cache, l, slot[b], pos[b]), vb, kv_dim);
         }

@@ -238,7 +238,8 @@ static void softmax_ggml_f16(float *att, int len)
     double sum = 0;
     for (int g = 0; g < len; g += 8) {
         float lane[8] = {0};
-        for (int j = 0; j < 8 && g + j < len; j++) lane[j] = att[g + j] = cpu_expf_ggml(att[g + j] - max);
+        for (int j = 0; j < 8 && g + j < len; j++)
+            lane[j] = att[g + j] = cpu_expf_ggml(att[g + j] - max);
         sum += hsum8(lane);
     }
     const float inv = (float)(1.0 / sum);

@@ -9,9 +9,11 @@
  * F32/F16/BF16 multiply in float.
  *
  * Two implementations with the same arithmetic: AVX2+FMA+F16C (chosen at run time when the
- * CPU has them) and portable C. Integer block sums are exact in both; only the order of the
- * float accumulation differs, so results agree to float rounding. EVALLUA_NO_AVX2=1 forces
- * the portable kernels. OpenMP splits the output rows across threads. */
+ * CPU has them) and portable C. Integer block sums are exact in both; for the 32-value types
+ * and the F16-cache attention the portable kernels also sum in the AVX2 (and ggml) lane order,
+ * so both give the same bits; elsewhere only the float accumulation order differs.
+ * EVALLUA_NO_AVX2=1 forces the portable kernels. OpenMP splits the output rows across
+ * threads. */
 #ifndef EVALLUA_NATIVE_CPU_MATMUL_H
 #define EVALLUA_NATIVE_CPU_MATMUL_H
 
