@@ -13,11 +13,18 @@ without needing Python:
   greedy: for each prompt (plain text, or a ChatML chat rendered as SmolLM2's template
           renders it), its tokens and the first 64 argmax tokens (not stopping at <|im_end|>).
 
-Every number is computed twice: with llama.cpp's batched path (n_batch=512: "logprobs",
-"tokens") and one token at a time (n_batch=1: "logprobs_batch1", "tokens_batch1"). The two
-differ by up to ~0.3 nats on single tokens: SmolLM2 carries massive activations (a residual
-value near 25000 at the first position) and llama.cpp quantizes activations to 8 bits, so
-float rounding differences are amplified. The test uses that spread to judge evallua.
+llama.cpp's CPU backend sums in a different order when a batch has one token (ggml's
+vec_dot_f16 for the attention products) than when it has several (llamafile's tinyBLAS), so
+its numbers depend on how tokens are batched; evallua's do not, and follow the batched
+order. Hence:
+  "logprobs", "tokens": llama.cpp's batched path (n_batch=512); for "tokens" every greedy
+      step evaluates the prompt and the tokens so far as one batch, from an empty cache.
+  "tokens_decode": llama.cpp's usual generation (prompt batched, then one token per step).
+  "logprobs_batch1", "tokens_batch1": one token at a time (n_batch=1) throughout.
+The batch-size paths differ by up to ~0.3 nats on single tokens: SmolLM2 carries massive
+activations (a residual value near 25000 at the first position) and activations are
+quantized to 8 bits, so a last-place rounding difference can flip a quantization step and
+grow from layer to layer. The test reports them as llama.cpp's own spread.
 
   pip install llama-cpp-python numpy
   scripts/fetch-model
@@ -93,6 +100,15 @@ def token_logprobs(llm, toks):
     return [float(log_softmax(scores[i])[seq[i + 1]]) for i in range(len(toks))]
 
 
+def greedy_batched(llm, toks):
+    out = []
+    for _ in range(GREEDY_TOKENS):
+        llm.reset()
+        llm.eval(toks + out)
+        out.append(int(np.argmax(llm.scores[llm.n_tokens - 1])))
+    return out
+
+
 def greedy(llm, toks):
     llm.reset()
     llm.eval(toks)
@@ -123,7 +139,8 @@ def main():
         entry = dict(p)
         prompt = p.get("prompt") or chatml(p["messages"][0]["content"])
         toks = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-        entry.update({"rendered": prompt, "prompt_tokens": toks, "tokens": greedy(llm, toks),
+        entry.update({"rendered": prompt, "prompt_tokens": toks,
+                      "tokens": greedy_batched(llm, toks), "tokens_decode": greedy(llm, toks),
                       "tokens_batch1": greedy(one, toks)})
         entry["text"] = llm.detokenize(entry["tokens"]).decode("utf-8", "replace")
         runs.append(entry)

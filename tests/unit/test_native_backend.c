@@ -5,11 +5,14 @@
  * seeded sampling, and the load errors. Skips (77) when the model files are absent.
  * Then, when scripts/fetch-model has put SmolLM2-135M-Instruct into models/, against
  * llama.cpp (tests/fixtures/smollm2_reference.json, from scripts/reference-logprobs.py):
- * identical tokens and chat rendering; per-token logprobs within llama.cpp's own spread
- * (its one-token-at-a-time and batched paths differ by up to ~0.3 nats on this model);
- * greedy continuations that agree except at near-ties. */
+ * identical tokens and chat rendering; per-token logprobs equal to llama.cpp's batched ones
+ * (the forward pass rounds as llama.cpp's CPU backend does: within 1e-3, far inside the
+ * issue's 0.02; llama.cpp's own one-token-at-a-time path differs by up to ~0.3 nats); the
+ * 64 greedy tokens of 5 prompts identical to llama.cpp's batched path, and near-identical
+ * to its one-token decode path. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -458,6 +461,48 @@ static void test_interrupt(backend *b)
     free_all(&again, &ok, 1);
 }
 
+/* What a trace callback saw: calls per name, and a copy of result_output. */
+typedef struct trace_log {
+    int embd, l_out, result_output, bad_shape;
+    float logits[3 * 512];
+} trace_log;
+
+static void on_trace(void *user, const char *name, int layer, const float *data, int rows,
+                     int width)
+{
+    trace_log *t = user;
+    const int dim = ref_m->cfg.dim, vocab = ref_m->cfg.n_vocab;
+    if (strcmp(name, "embd") == 0) {
+        t->embd++;
+        t->bad_shape += layer != -1 || rows != 3 || width != dim;
+    } else if (strcmp(name, "l_out") == 0) {
+        t->bad_shape += layer != t->l_out++ || rows != 3 || width != dim;
+    } else if (strcmp(name, "result_output") == 0) {
+        t->result_output++;
+        t->bad_shape += rows != 2 || width != vocab || width > 512;
+        if (rows == 2 && width <= 512) memcpy(t->logits, data, 2 * (size_t)width * sizeof(float));
+    }
+}
+
+/* cpu_state_set_trace hands the intermediate tensors: embd once, l_out once per layer,
+   result_output equal to the returned logits; nothing once unset. */
+static void test_trace(void)
+{
+    cpu_state *s = cpu_state_new_batch(ref_m, 16, 4);
+    trace_log *t = xcalloc(1, sizeof *t);
+    const int32_t toks[3] = {1, 403, 407};
+    cpu_state_set_trace(s, on_trace, t);
+    const float *lg = cpu_forward_batch(s, toks, 3, 0, 2);
+    CHECK(lg && t->embd == 1 && t->l_out == ref_m->cfg.n_layers && t->result_output == 1);
+    CHECK(t->bad_shape == 0);
+    CHECK(lg && memcmp(lg, t->logits, 2 * (size_t)ref_m->cfg.n_vocab * sizeof(float)) == 0);
+    cpu_state_set_trace(s, NULL, NULL);
+    cpu_forward_batch(s, toks, 3, 0, 2);
+    CHECK(t->embd == 1);
+    free(t);
+    cpu_state_free(s);
+}
+
 static void test_errors(const char *dir)
 {
     char err[512] = "", path[1024];
@@ -534,15 +579,19 @@ static void spread(double *d, size_t n, double *median, double *max)
 }
 
 /* Per-token logprobs of every fixture text given the prefix token, against llama.cpp's
-   batched numbers; llama.cpp's own one-token-at-a-time numbers give the noise floor: with
-   8-bit activations and SmolLM2's massive activations (~25000 at the first position),
-   rounding differences move single logprobs by tenths of a nat in llama.cpp itself. */
+   batched numbers (n_batch 512). evallua's forward pass rounds as llama.cpp's CPU backend
+   does for a batch, so the logits are the same floats: every token within 1e-3 (the issue
+   asks 0.02). A rounding difference anywhere upstream would show: with 8-bit activations and
+   SmolLM2's massive activations (~25000 at the first position) one flipped quantization
+   step grows to tenths of a nat, as between llama.cpp's own n_batch=1 and 512 numbers
+   (printed for reference). */
 static void smol_logprobs(model *m, tokenizer *tok, const cJSON *texts, int prefix)
 {
     cpu_state *s = cpu_state_new_batch(m, 256, 64);
     double *ours = xcalloc(4096, sizeof *ours), *self = xcalloc(4096, sizeof *self);
     double sum_ours = 0, sum_ref = 0;
     size_t nd = 0;
+    int n_texts = 0;
     const cJSON *t;
     cJSON_ArrayForEach(t, texts) {
         const char *text = cJSON_GetObjectItem(t, "text")->valuestring;
@@ -562,100 +611,132 @@ static void smol_logprobs(model *m, tokenizer *tok, const cJSON *texts, int pref
             double ref = cJSON_GetArrayItem(want, p)->valuedouble;
             ours[nd] = fabs(lp - ref);
             self[nd] = fabs(cJSON_GetArrayItem(want1, p)->valuedouble - ref);
+            if (ours[nd] > 1e-3)
+                fprintf(stderr, "  \"%s\" token %d: logprob %.6f, llama.cpp %.6f\n", text, p, lp,
+                        ref);
             sum_ours += lp;
             sum_ref += ref;
         }
+        n_texts++;
         tok_ids_free(&ids);
     }
     double med, max, self_med, self_max;
     spread(ours, nd, &med, &max);
     spread(self, nd, &self_med, &self_max);
-    printf("SmolLM2: %zu token logprobs vs llama.cpp: |diff| median %.4f max %.4f, sum %.3f vs "
-           "%.3f (llama.cpp n_batch=1 vs 512: median %.4f max %.4f)\n", nd, med, max, sum_ours,
-           sum_ref, self_med, self_max);
-    CHECK(nd >= 200);
-    CHECK(med <= 0.1);
-    CHECK(max <= fmax(2 * self_max, 0.1));
-    CHECK(fabs(sum_ours - sum_ref) <= 0.005 * fabs(sum_ref));
+    printf("SmolLM2: %zu token logprobs of %d texts vs llama.cpp: |diff| median %.2g max %.2g, "
+           "sum %.4f vs %.4f (llama.cpp n_batch=1 vs 512: median %.4f max %.4f)\n", nd, n_texts,
+           med, max, sum_ours, sum_ref, self_med, self_max);
+    CHECK(n_texts >= 20 && nd >= 200);
+    CHECK(max <= 1e-3);
     free(ours);
     free(self);
     cpu_state_free(s);
 }
 
+/* The prompt of a fixture greedy run: its rendered text, which for a chat must be what the
+   backend's chat template renders. Returns the prompt's tokens (caller frees). */
+static tok_ids smol_prompt(backend *b, tokenizer *tok, const cJSON *r)
+{
+    const cJSON *msgs = cJSON_GetObjectItem(r, "messages");
+    const char *rendered = cJSON_GetObjectItem(r, "rendered")->valuestring;
+    if (msgs) {
+        char err[256] = "", *json = cJSON_PrintUnformatted(msgs);
+        char *prompt = native_backend_apply_chat(b, json, err, sizeof err);
+        CHECK_STR(prompt, rendered);
+        free(json);
+        free(prompt);
+    }
+    tok_ids ids = {0};
+    tok_encode(tok, rendered, strlen(rendered), 0, 1, &ids);
+    CHECK(ids_equal(&ids, cJSON_GetObjectItem(r, "prompt_tokens")));
+    return ids;
+}
+
+/* Teacher-forced along llama.cpp's greedy tokens `want` after prompt ids: how many of our
+   argmaxes are its token, the first position where not (n if none) and the widest logit
+   gap there. */
+static int smol_forced(cpu_state *s, const model *m, const tok_ids *ids, const cJSON *want,
+                       int *split, double *gap)
+{
+    const float *lg = cpu_forward_batch(s, ids->v, (int)ids->n, 0, 1);
+    int pos = (int)ids->n, agree = 0, n = cJSON_GetArraySize(want);
+    *split = -1;
+    for (int k = 0; lg && k < n; k++) {
+        int ref = cJSON_GetArrayItem(want, k)->valueint, best = argmax(lg, m->cfg.n_vocab);
+        if (best == ref) agree++;
+        else {
+            *gap = fmax(*gap, lg[best] - lg[ref]);
+            if (*split < 0) *split = k;
+        }
+        lg = cpu_forward_batch(s, &ref, 1, pos++, 1);
+    }
+    if (*split < 0) *split = n;
+    return agree;
+}
+
 /* Along llama.cpp's 64 greedy tokens after each fixture prompt (chats rendered by the
-   backend), our argmax is llama.cpp's token except at near-ties: where they differ,
-   llama.cpp's token is within 1 logit of our best (rounding noise, see smol_logprobs). */
-static int smol_greedy(backend *b, model *m, tokenizer *tok, const cJSON *runs)
+   backend): our argmax is its token at every position of its batched path ("tokens"); its
+   usual decode path ("tokens_decode", one token per step, which sums attention in another
+   order) agrees except at near-ties, within 1 logit of our best. */
+static void smol_greedy(backend *b, model *m, tokenizer *tok, const cJSON *runs)
 {
     cpu_state *s = cpu_state_new_batch(m, 256, 64);
     const cJSON *r;
-    int agree = 0, total = 0, first_split[8] = {0}, n_runs = 0;
-    double worst_margin = 0;
+    int agree = 0, agree_dec = 0, total = 0, split[8] = {0}, split_dec[8] = {0}, n_runs = 0;
+    double gap = 0, gap_dec = 0;
     cJSON_ArrayForEach(r, runs) {
-        const cJSON *msgs = cJSON_GetObjectItem(r, "messages");
-        const char *rendered = cJSON_GetObjectItem(r, "rendered")->valuestring;
-        char *prompt = NULL, err[256] = "";
-        if (msgs) {
-            char *json = cJSON_PrintUnformatted(msgs);
-            prompt = native_backend_apply_chat(b, json, err, sizeof err);
-            free(json);
-            CHECK_STR(prompt, rendered);
-        }
-        tok_ids ids = {0};
-        tok_encode(tok, rendered, strlen(rendered), 0, 1, &ids);
-        CHECK(ids_equal(&ids, cJSON_GetObjectItem(r, "prompt_tokens")));
-        const cJSON *want = cJSON_GetObjectItem(r, "tokens");
-        const float *lg = cpu_forward_batch(s, ids.v, (int)ids.n, 0, 1);
-        int pos = (int)ids.n, split = -1, n = cJSON_GetArraySize(want);
-        for (int k = 0; lg && k < n; k++) {
-            int ref = cJSON_GetArrayItem(want, k)->valueint, best = argmax(lg, m->cfg.n_vocab);
-            if (best == ref) agree++;
-            else {
-                worst_margin = fmax(worst_margin, lg[best] - lg[ref]);
-                if (split < 0) split = k;
-            }
-            total++;
-            lg = cpu_forward_batch(s, &ref, 1, pos++, 1);
-        }
-        if (n_runs < 8) first_split[n_runs] = split < 0 ? n : split;
+        tok_ids ids = smol_prompt(b, tok, r);
+        int k = n_runs < 8 ? n_runs : 7;
+        agree += smol_forced(s, m, &ids, cJSON_GetObjectItem(r, "tokens"), &split[k], &gap);
+        agree_dec += smol_forced(s, m, &ids, cJSON_GetObjectItem(r, "tokens_decode"),
+                                 &split_dec[k], &gap_dec);
+        total += cJSON_GetArraySize(cJSON_GetObjectItem(r, "tokens"));
         n_runs++;
-        free(prompt);
         tok_ids_free(&ids);
     }
-    printf("SmolLM2 greedy vs llama.cpp: %d of %d tokens agree (teacher-forced), widest gap "
-           "where not %.3f logits; identical prefixes %d %d %d %d %d of 64\n", agree, total,
-           worst_margin, first_split[0], first_split[1], first_split[2], first_split[3],
-           first_split[4]);
+    printf("SmolLM2 greedy vs llama.cpp batched: %d of %d tokens agree (teacher-forced), "
+           "identical prefixes %d %d %d %d %d of 64\n", agree, total, split[0], split[1],
+           split[2], split[3], split[4]);
+    printf("SmolLM2 greedy vs llama.cpp one-token decode: %d of %d agree, widest gap where not "
+           "%.3f logits, identical prefixes %d %d %d %d %d of 64\n", agree_dec, total, gap_dec,
+           split_dec[0], split_dec[1], split_dec[2], split_dec[3], split_dec[4]);
     CHECK(n_runs == 5 && total == 5 * 64);
-    CHECK(worst_margin <= 1.0);
-    CHECK(agree >= total * 9 / 10);
+    CHECK(agree == total);
+    CHECK(gap_dec <= 1.0);
+    CHECK(agree_dec >= total * 9 / 10);
     cpu_state_free(s);
-    return first_split[0];
 }
 
-/* A plain prompt through the backend's generate: the text of llama.cpp's greedy tokens,
-   for as many tokens as the greedy check found identical (up to 16). */
-static void smol_generate(backend *b, tokenizer *tok, const cJSON *run, int n_same)
+/* Each fixture prompt through the backend's generate, greedy: the text of llama.cpp's 64
+   greedy tokens (batched path), up to its first end-of-generation token. */
+static void smol_generate(backend *b, tokenizer *tok, const cJSON *runs)
 {
-    int n = n_same < 16 ? n_same : 16;
-    if (n < 1) return;
-    eval_request q = {.kind = REQ_GENERATE};
-    q.context = xstrdup(cJSON_GetObjectItem(run, "prompt")->valuestring);
-    q.gen.max_tokens = n;
-    q.gen.top_p = -1;
-    q.gen.seed = -1;
-    eval_response r;
-    run_ok(b, &q, &r, 1);
-    buf want = {0};
-    const cJSON *t;
-    int k = 0;
-    cJSON_ArrayForEach(t, cJSON_GetObjectItem(run, "tokens")) {
-        if (k++ == n || tok_is_eog(tok, t->valueint)) break;
-        tok_piece(tok, t->valueint, 0, &want);
+    eval_request q[8];
+    eval_response r[8];
+    buf want[8];
+    int n = 0;
+    const cJSON *run;
+    cJSON_ArrayForEach(run, runs) {
+        if (n == 8) break;
+        q[n] = gen_req(cJSON_GetObjectItem(run, "rendered")->valuestring, 64, 0, -1);
+        want[n] = (buf){0};
+        const cJSON *t;
+        cJSON_ArrayForEach(t, cJSON_GetObjectItem(run, "tokens")) {
+            if (tok_is_eog(tok, t->valueint)) break;
+            tok_piece(tok, t->valueint, 0, &want[n]);
+        }
+        n++;
     }
-    CHECK_STR(r.text, want.data);
-    buf_free(&want);
-    free_all(&q, &r, 1);
+    run_ok(b, q, r, (size_t)n);
+    int same = 0;
+    for (int i = 0; i < n; i++) {
+        CHECK_STR(r[i].text, buf_str(&want[i]));
+        same += r[i].text && strcmp(r[i].text, buf_str(&want[i])) == 0;
+        buf_free(&want[i]);
+    }
+    printf("SmolLM2 generate: %d of %d greedy texts identical to llama.cpp's\n", same, n);
+    CHECK(n == 5);
+    free_all(q, r, (size_t)n);
 }
 
 /* The fixture's prompts (12 tokens greedy, every other one with a stop string) decoded
@@ -711,8 +792,8 @@ static void test_smollm2(void)
     if (ref && m && tok && b) {
         smol_logprobs(m, tok, cJSON_GetObjectItem(ref, "texts"),
                       cJSON_GetObjectItem(ref, "prefix_token")->valueint);
-        int same = smol_greedy(b, m, tok, cJSON_GetObjectItem(ref, "greedy"));
-        smol_generate(b, tok, cJSON_GetArrayItem(cJSON_GetObjectItem(ref, "greedy"), 0), same);
+        smol_greedy(b, m, tok, cJSON_GetObjectItem(ref, "greedy"));
+        smol_generate(b, tok, cJSON_GetObjectItem(ref, "greedy"));
         smol_batched(b, path, cJSON_GetObjectItem(ref, "greedy"));
     }
     if (b) b->vt->destroy(b);
@@ -749,6 +830,7 @@ int main(void)
         if (one) one->vt->destroy(one);
         test_stats(b);
         test_interrupt(b);
+        test_trace();
     }
     test_errors(dir);
     test_smollm2();

@@ -26,6 +26,20 @@ cpu_state *cpu_state_new_batch(const model *m, int max_seq, int max_batch);
 /* A state with n_slots KV caches of max_seq tokens, fed up to max_batch tokens per step
    (cpu_forward_multi). Returns a state the caller frees with cpu_state_free. */
 cpu_state *cpu_state_new_slots(const model *m, int max_seq, int max_batch, int n_slots);
+/* 1 when states of model m keep their KV cache in F16, as llama.cpp does by default: models
+   whose matrices multiply through 8-bit activations (quantized models) follow llama.cpp's
+   arithmetic. 0 for float models (F32/F16/BF16 matrices), whose caches stay in float as in
+   llama2.c. */
+int cpu_kv_cache_f16(const model *m);
+/* A callback handed intermediate tensors of the forward pass: `rows` rows (tokens) of
+   `width` floats named as llama.cpp names them (attn_norm, Qcur after RoPE, kqv_out,
+   ffn_out, l_out, ...), of layer `layer` (-1 for embd, result_norm, result_output). The data
+   is valid during the call only. */
+typedef void (*cpu_trace_fn)(void *user, const char *name, int layer, const float *data,
+                             int rows, int width);
+/* Have s call fn(user, ...) with its intermediate tensors on every step (NULL: stop). For
+   comparing the forward pass against another implementation; costs nothing when unset. */
+void cpu_state_set_trace(cpu_state *s, cpu_trace_fn fn, void *user);
 /* Release a state (NULL is fine). */
 void cpu_state_free(cpu_state *s);
 /* Bytes a state for max_seq tokens and batches of max_batch takes. */

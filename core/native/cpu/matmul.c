@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "native/cpu/matmul_impl.h"
+#include "native/cpu/ops.h"
 #include "native/cpu/quant.h"
 #include "util/buf.h"
 
@@ -32,75 +33,101 @@ static void quantize_portable(const float *x, block_q8a *out, int n)
     }
 }
 
+/* The float arithmetic of the AVX2 kernels (and of ggml's), so both kernel sets give the
+   same bits: 8 lanes, lane j taking per block the exact integer sum of the products of values
+   4j..4j+3, scaled by d (the weight block's d times the activations' d) with an FMA; the
+   lanes summed at the end (hsum8), then the offset terms m * s summed in block order. */
+static void block_lanes(const int *w, const int8_t *x, float d, float *acc)
+{
+    for (int j = 0; j < 8; j++) {
+        int s = 0;
+        for (int k = 4 * j; k < 4 * j + 4; k++) s += w[k] * x[k];
+        acc[j] = fmaf(d, (float)s, acc[j]);
+    }
+}
+
+/* The 32 values of a block of 16 nibble bytes, minus bias: low nibbles are values 0-15. */
+static void unpack_nibbles(const uint8_t *qs, int bias, int *w)
+{
+    for (int j = 0; j < 16; j++) {
+        w[j] = (qs[j] & 0xF) - bias;
+        w[j + 16] = (qs[j] >> 4) - bias;
+    }
+}
+
+/* The 32 5-bit values of a Q5 block (nibble | qh bit << 4), minus bias. */
+static void unpack_q5_values(const uint8_t qh_bytes[4], const uint8_t *qs, int bias, int *w)
+{
+    uint32_t qh;
+    memcpy(&qh, qh_bytes, 4);
+    for (int j = 0; j < 16; j++) {
+        w[j] = ((qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4)) - bias;
+        w[j + 16] = ((qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4)) - bias;
+    }
+}
+
+static float hsum8(const float *l);
+
 static float dot_q4_0_portable(const void *row, const block_q8a *x, int nb)
 {
     const block_q4_0 *w = row;
-    float sum = 0;
+    float acc[8] = {0};
+    int v[32];
     for (int i = 0; i < nb; i++) {
-        int s = 0;
-        for (int j = 0; j < 16; j++)
-            s += ((w[i].qs[j] & 0xF) - 8) * x[i].qs[j] + ((w[i].qs[j] >> 4) - 8) * x[i].qs[j + 16];
-        sum += fp16_to_f32(w[i].d) * x[i].d * (float)s;
+        unpack_nibbles(w[i].qs, 8, v);
+        block_lanes(v, x[i].qs, fp16_to_f32(w[i].d) * x[i].d, acc);
     }
-    return sum;
+    return hsum8(acc);
 }
 
 static float dot_q4_1_portable(const void *row, const block_q8a *x, int nb)
 {
     const block_q4_1 *w = row;
-    float sum = 0;
+    float acc[8] = {0}, offs = 0;
+    int v[32];
     for (int i = 0; i < nb; i++) {
-        int s = 0;
-        for (int j = 0; j < 16; j++)
-            s += (w[i].qs[j] & 0xF) * x[i].qs[j] + (w[i].qs[j] >> 4) * x[i].qs[j + 16];
-        sum += fp16_to_f32(w[i].d) * x[i].d * (float)s + fp16_to_f32(w[i].m) * x[i].s;
+        unpack_nibbles(w[i].qs, 0, v);
+        block_lanes(v, x[i].qs, fp16_to_f32(w[i].d) * x[i].d, acc);
+        offs += fp16_to_f32(w[i].m) * x[i].s;
     }
-    return sum;
-}
-
-/* The 5-bit values of a Q5 block (nibble | qh bit << 4), minus `bias`. */
-static int dot_q5_block(const uint8_t qh_bytes[4], const uint8_t qs[16], const int8_t *y, int bias)
-{
-    uint32_t qh;
-    memcpy(&qh, qh_bytes, 4);
-    int s = 0;
-    for (int j = 0; j < 16; j++) {
-        int lo = (qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4);
-        int hi = (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
-        s += (lo - bias) * y[j] + (hi - bias) * y[j + 16];
-    }
-    return s;
+    return hsum8(acc) + offs;
 }
 
 static float dot_q5_0_portable(const void *row, const block_q8a *x, int nb)
 {
     const block_q5_0 *w = row;
-    float sum = 0;
-    for (int i = 0; i < nb; i++)
-        sum += fp16_to_f32(w[i].d) * x[i].d * (float)dot_q5_block(w[i].qh, w[i].qs, x[i].qs, 16);
-    return sum;
+    float acc[8] = {0};
+    int v[32];
+    for (int i = 0; i < nb; i++) {
+        unpack_q5_values(w[i].qh, w[i].qs, 16, v);
+        block_lanes(v, x[i].qs, fp16_to_f32(w[i].d) * x[i].d, acc);
+    }
+    return hsum8(acc);
 }
 
 static float dot_q5_1_portable(const void *row, const block_q8a *x, int nb)
 {
     const block_q5_1 *w = row;
-    float sum = 0;
-    for (int i = 0; i < nb; i++)
-        sum += fp16_to_f32(w[i].d) * x[i].d * (float)dot_q5_block(w[i].qh, w[i].qs, x[i].qs, 0) +
-               fp16_to_f32(w[i].m) * x[i].s;
-    return sum;
+    float acc[8] = {0}, offs = 0;
+    int v[32];
+    for (int i = 0; i < nb; i++) {
+        unpack_q5_values(w[i].qh, w[i].qs, 0, v);
+        block_lanes(v, x[i].qs, fp16_to_f32(w[i].d) * x[i].d, acc);
+        offs += fp16_to_f32(w[i].m) * x[i].s;
+    }
+    return hsum8(acc) + offs;
 }
 
 static float dot_q8_0_portable(const void *row, const block_q8a *x, int nb)
 {
     const block_q8_0 *w = row;
-    float sum = 0;
+    float acc[8] = {0};
+    int v[32];
     for (int i = 0; i < nb; i++) {
-        int s = 0;
-        for (int j = 0; j < 32; j++) s += w[i].qs[j] * x[i].qs[j];
-        sum += fp16_to_f32(w[i].d) * x[i].d * (float)s;
+        for (int j = 0; j < 32; j++) v[j] = w[i].qs[j];
+        block_lanes(v, x[i].qs, fp16_to_f32(w[i].d) * x[i].d, acc);
     }
-    return sum;
+    return hsum8(acc);
 }
 
 static float dot_f32_portable(const float *a, const float *b, int n)
@@ -142,6 +169,109 @@ static void attn_head_portable(const float *q, const float *k, const float *v, s
     for (int t = 0; t < len; t++) axpy_portable(out, att[t] * inv, v + (size_t)t * stride, hd);
 }
 
+/* ---- llama.cpp's attention and SiLU arithmetic ------------------------------------------ */
+
+static float float_of_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static uint32_t bits_of_float(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+float cpu_expf_ggml(float x)
+{
+    const float shift = 0x1.8p23f;                      /* adding it rounds to an integer */
+    const float z = fmaf(x, 0x1.715476p+0f, shift);     /* shift + n, n = round(x / ln2) */
+    const float n = z - shift;
+    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));   /* x - n ln2 */
+    const uint32_t e = bits_of_float(z) << 23;          /* n in the exponent field */
+    const float u = b * b;
+    const float p = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+                              fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                         u, 0x1.ffffecp-1f * b);       /* e^b - 1 */
+    if (fabsf(n) <= 126.0f) {
+        const float k = float_of_bits(e + bits_of_float(1.0f));     /* 2^n */
+        return fmaf(k, p, k);
+    }
+    /* 2^n out of float range: 2^n = s1 * s2 */
+    const uint32_t low = n <= 0.0f ? 0x82000000u : 0u;
+    const float s1 = float_of_bits(0x7f000000u + low), s2 = float_of_bits(e - low);
+    if (fabsf(n) > 192.0f) return s1 * s1;
+    return fmaf(s2, p, s2) * s1;
+}
+
+static void swiglu_portable(float *a, const float *b, int n)
+{
+    for (int i = 0; i < n; i++) a[i] = a[i] / (1.0f + cpu_expf_ggml(-a[i])) * b[i];
+}
+
+/* The sum of 8 lanes in the order of an AVX horizontal add: halves, then pairs. */
+static float hsum8(const float *l)
+{
+    const float t0 = l[0] + l[4], t1 = l[1] + l[5], t2 = l[2] + l[6], t3 = l[3] + l[7];
+    return (t0 + t2) + (t1 + t3);
+}
+
+static float round_f16(float x)
+{
+    return fp16_to_f32(f32_to_fp16(x));
+}
+
+size_t cpu_attention_f16_scratch(int len, int hd)
+{
+    return (size_t)(len + 8) + 9 * (size_t)(hd > 0 ? hd : 0);
+}
+
+/* Softmax of the scores att[0..len) as ggml computes it, each weight rounded to F16; the
+   scores are padded with zeros to a multiple of 8. */
+static void softmax_ggml_f16(float *att, int len)
+{
+    float max = -INFINITY;
+    for (int t = 0; t < len; t++) max = fmaxf(max, att[t]);
+    double sum = 0;
+    for (int g = 0; g < len; g += 8) {
+        float lane[8] = {0};
+        for (int j = 0; j < 8 && g + j < len; j++)
+            lane[j] = att[g + j] = cpu_expf_ggml(att[g + j] - max);
+        sum += hsum8(lane);
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int t = 0; t < len; t++) att[t] = round_f16(att[t] * inv);
+}
+
+static void attn_head_f16_portable(const float *q, const uint16_t *k, const uint16_t *v,
+                                   size_t stride, int len, int hd, float scale, float *scratch,
+                                   float *out)
+{
+    float *att = scratch, *qh = scratch + len + 8, *acc = qh + hd;    /* acc: (8, hd) */
+    for (int i = 0; i < hd; i++) qh[i] = round_f16(q[i]);
+    for (int t = 0; t < len; t++) {
+        const uint16_t *kt = k + (size_t)t * stride;
+        float lane[8] = {0};
+        for (int i = 0; i < hd; i++) lane[i % 8] = fmaf(qh[i], fp16_to_f32(kt[i]), lane[i % 8]);
+        att[t] = hsum8(lane) * scale;
+    }
+    softmax_ggml_f16(att, len);
+    memset(acc, 0, 8 * (size_t)hd * sizeof(float));
+    for (int t = 0; t < len; t++) {
+        const uint16_t *vt = v + (size_t)t * stride;
+        float *a = acc + (size_t)(t % 8) * hd;
+        for (int d = 0; d < hd; d++) a[d] = fmaf(att[t], fp16_to_f32(vt[d]), a[d]);
+    }
+    for (int d = 0; d < hd; d++) {
+        float lane[8];
+        for (int j = 0; j < 8; j++) lane[j] = acc[(size_t)j * hd + d];
+        out[d] = hsum8(lane);
+    }
+}
+
 static int32_t dot_k_portable(const int8_t *w, const int8_t *x, const int16_t *sc)
 {
     int32_t sum = 0;
@@ -159,7 +289,7 @@ static const cpu_kernels portable = {
      dot_q8_0_portable},
     {NULL, NULL, NULL, NULL, NULL},
     dot_f32_portable, dot_f16_portable, axpy_portable, attn_head_portable, 1 << 30,
-    dot_k_portable};
+    attn_head_f16_portable, swiglu_portable, dot_k_portable};
 
 /* ---- dispatch ------------------------------------------------------------------------ */
 
@@ -226,6 +356,22 @@ void cpu_attention_head(const float *q, const float *k, const float *v, size_t s
         kn->attn_head(q, k, v, stride, len, hd, scale, att, out);
     else
         attn_head_portable(q, k, v, stride, len, hd, scale, att, out);
+}
+
+void cpu_attention_head_f16(const float *q, const uint16_t *k, const uint16_t *v,
+                            size_t stride, int len, int hd, float scale, float *scratch,
+                            float *out)
+{
+    const cpu_kernels *kn = kernels();
+    if (kn->attn_head_f16 && hd <= kn->attn_hd_max && hd % 8 == 0)
+        kn->attn_head_f16(q, k, v, stride, len, hd, scale, scratch, out);
+    else
+        attn_head_f16_portable(q, k, v, stride, len, hd, scale, scratch, out);
+}
+
+void cpu_swiglu(float *a, const float *b, int n)
+{
+    kernels()->swiglu(a, b, n);
 }
 
 void cpu_quantize_q8a(const float *x, block_q8a *out, int n)

@@ -9,9 +9,11 @@
  * F32/F16/BF16 multiply in float.
  *
  * Two implementations with the same arithmetic: AVX2+FMA+F16C (chosen at run time when the
- * CPU has them) and portable C. Integer block sums are exact in both; only the order of the
- * float accumulation differs, so results agree to float rounding. EVALLUA_NO_AVX2=1 forces
- * the portable kernels. OpenMP splits the output rows across threads. */
+ * CPU has them) and portable C. Integer block sums are exact in both; for the 32-value types
+ * and the F16-cache attention the portable kernels also sum in the AVX2 (and ggml) lane order,
+ * so both give the same bits; elsewhere only the float accumulation order differs.
+ * EVALLUA_NO_AVX2=1 forces the portable kernels. OpenMP splits the output rows across
+ * threads. */
 #ifndef EVALLUA_NATIVE_CPU_MATMUL_H
 #define EVALLUA_NATIVE_CPU_MATMUL_H
 
@@ -58,6 +60,26 @@ void cpu_axpy(float *y, float a, const float *x, int n);
    each); att is scratch of len floats. */
 void cpu_attention_head(const float *q, const float *k, const float *v, size_t stride, int len,
                         int hd, float scale, float *att, float *out);
+
+/* One attention head over an F16 KV cache, computed as llama.cpp's CPU backend computes
+   it for a batch of tokens (F16 cache, no flash attention): q is rounded to F16; each score
+   scale * q . k_t is a float FMA chain over 8 lanes (lane j takes dimensions j, j+8, ...)
+   then summed across lanes; softmax with cpu_expf_ggml, its sum in groups of 8 positions
+   added in double, each weight e_t * (float)(1/sum) rounded to F16; out[d] is the same
+   8-lane chain over positions (lane j takes positions j, j+8, ...) of weight_t * v_t[d].
+   k_t = k + t * stride and v_t = v + t * stride (hd halves each), t < len; scratch holds
+   cpu_attention_f16_scratch(len, hd) floats. */
+void cpu_attention_head_f16(const float *q, const uint16_t *k, const uint16_t *v,
+                            size_t stride, int len, int hd, float scale, float *scratch,
+                            float *out);
+/* Floats of scratch cpu_attention_head_f16 needs for len positions of head dimension hd. */
+size_t cpu_attention_f16_scratch(int len, int hd);
+
+/* exp(x) as ggml's vectorised CPU expf computes it, which llama.cpp's softmax and SiLU use:
+   x = n ln2 + b (n integer, ln2 in two parts), a degree-5 polynomial for e^b - 1, 2^n built
+   from exponent bits (within 2 ulp of exp; 0 below about -103, infinity above 88.7). The
+   AVX2 and portable kernels give the same bits. */
+float cpu_expf_ggml(float x);
 
 /* Name of the kernels in use: "avx2" or "portable". */
 const char *cpu_kernels_name(void);

@@ -243,6 +243,111 @@ AVX2_FN static void attn_head_avx2(const float *q, const float *k, const float *
     for (int j = 0; j < nv; j++) _mm256_storeu_ps(out + 8 * j, _mm256_mul_ps(acc[j], inv));
 }
 
+/* cpu_expf_ggml on 8 lanes (the same operations, so the same bits). */
+AVX2_FN static inline __m256 expf_ggml8(__m256 x)
+{
+    const __m256 shift = _mm256_set1_ps(0x1.8p23f), absmask = _mm256_set1_ps(-0.0f);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), shift);
+    const __m256 n = _mm256_sub_ps(z, shift);
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 p = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b,
+                                        _mm256_set1_ps(0x1.573e2ep-5f)),
+                        u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b,
+                                        _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+    const __m256 k = _mm256_castsi256_ps(
+        _mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1.0f))));
+    const __m256 absn = _mm256_andnot_ps(absmask, n);
+    const __m256 big = _mm256_cmp_ps(absn, _mm256_set1_ps(126.0f), _CMP_GT_OQ);
+    const __m256 fast = _mm256_fmadd_ps(k, p, k);
+    if (!_mm256_movemask_ps(big)) return fast;
+    /* 2^n out of float range in some lane: 2^n = s1 * s2 there */
+    const __m256i low = _mm256_and_si256(
+        _mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+        _mm256_set1_epi32((int)0x82000000u));
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(low, _mm256_set1_epi32(0x7f000000)));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, low));
+    const __m256 huge = _mm256_cmp_ps(absn, _mm256_set1_ps(192.0f), _CMP_GT_OQ);
+    const __m256 slow = _mm256_blendv_ps(_mm256_mul_ps(_mm256_fmadd_ps(s2, p, s2), s1),
+                                         _mm256_mul_ps(s1, s1), huge);
+    return _mm256_blendv_ps(fast, slow, big);
+}
+
+AVX2_FN static void swiglu_avx2(float *a, const float *b, int n)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(a + i);
+        const __m256 e = expf_ggml8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+        _mm256_storeu_ps(a + i, _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)),
+                                              _mm256_loadu_ps(b + i)));
+    }
+    for (; i < n; i++) a[i] = a[i] / (1.0f + cpu_expf_ggml(-a[i])) * b[i];
+}
+
+AVX2_FN static inline __m256 load_f16(const uint16_t *p)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+AVX2_FN static inline __m256 round_f16x8(__m256 v)
+{
+    return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+
+/* cpu_attention_head_f16 for hd <= 128, hd % 8 == 0: lanes are the AVX register's. */
+AVX2_FN static void attn_head_f16_avx2(const float *q, const uint16_t *k, const uint16_t *v,
+                                       size_t stride, int len, int hd, float scale,
+                                       float *scratch, float *out)
+{
+    enum { MAXV = 16 };
+    const int nv = hd / 8;
+    float *att = scratch, *acc = scratch + len + 8 + hd;      /* acc: (8, hd) */
+    __m256 qv[MAXV];
+    for (int j = 0; j < nv; j++) qv[j] = round_f16x8(_mm256_loadu_ps(q + 8 * j));
+    float max = -INFINITY;
+    for (int t = 0; t < len; t++) {
+        const uint16_t *kt = k + (size_t)t * stride;
+        __m256 s = _mm256_mul_ps(qv[0], load_f16(kt));
+        for (int j = 1; j < nv; j++) s = _mm256_fmadd_ps(qv[j], load_f16(kt + 8 * j), s);
+        att[t] = hsum_ps(s) * scale;
+        max = fmaxf(max, att[t]);
+    }
+    for (int t = len; t < ((len + 7) & ~7); t++) att[t] = -INFINITY;   /* exp gives 0 */
+    double sum = 0;
+    const __m256 vmax = _mm256_set1_ps(max);
+    for (int g = 0; g < len; g += 8) {
+        const __m256 e = expf_ggml8(_mm256_sub_ps(_mm256_loadu_ps(att + g), vmax));
+        _mm256_storeu_ps(att + g, e);
+        sum += hsum_ps(e);
+    }
+    const __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
+    for (int g = 0; g < len; g += 8)
+        _mm256_storeu_ps(att + g, round_f16x8(_mm256_mul_ps(_mm256_loadu_ps(att + g), inv)));
+    memset(acc, 0, 8 * (size_t)hd * sizeof(float));
+    for (int t = 0; t < len; t++) {
+        const uint16_t *vt = v + (size_t)t * stride;
+        float *a = acc + (size_t)(t & 7) * hd;
+        const __m256 p = _mm256_set1_ps(att[t]);
+        for (int j = 0; j < nv; j++)
+            _mm256_storeu_ps(a + 8 * j, _mm256_fmadd_ps(p, load_f16(vt + 8 * j),
+                                                         _mm256_loadu_ps(a + 8 * j)));
+    }
+    for (int j = 0; j < nv; j++) {
+        __m256 l[8];
+        for (int r = 0; r < 8; r++) l[r] = _mm256_loadu_ps(acc + (size_t)r * hd + 8 * j);
+        const __m256 t0 = _mm256_add_ps(l[0], l[4]), t1 = _mm256_add_ps(l[1], l[5]);
+        const __m256 t2 = _mm256_add_ps(l[2], l[6]), t3 = _mm256_add_ps(l[3], l[7]);
+        _mm256_storeu_ps(out + 8 * j, _mm256_add_ps(_mm256_add_ps(t0, t2), _mm256_add_ps(t1, t3)));
+    }
+}
+
 /* One K-quant block (see matmul_impl.h): two groups of 16 per 32-byte step, their int32
    partial sums scaled by the groups' scales in integers. */
 AVX2_FN static int32_t dot_k_avx2(const int8_t *w, const int8_t *x, const int16_t *sc)
@@ -265,7 +370,8 @@ static const cpu_kernels avx2 = {
     "avx2", quantize_avx2,
     {dot_q4_0_avx2, dot_q4_1_avx2, dot_q5_0_avx2, dot_q5_1_avx2, dot_q8_0_avx2},
     {dot4_q4_0_avx2, dot4_q4_1_avx2, dot4_q5_0_avx2, dot4_q5_1_avx2, dot4_q8_0_avx2},
-    dot_f32_avx2, dot_f16_avx2, axpy_avx2, attn_head_avx2, 128, dot_k_avx2};
+    dot_f32_avx2, dot_f16_avx2, axpy_avx2, attn_head_avx2, 128, attn_head_f16_avx2,
+    swiglu_avx2, dot_k_avx2};
 
 const cpu_kernels *cpu_kernels_avx2(void)
 {

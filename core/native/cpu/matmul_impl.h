@@ -28,6 +28,10 @@ typedef struct cpu_kernels {
     void (*attn_head)(const float *q, const float *k, const float *v, size_t stride, int len,
                       int hd, float scale, float *att, float *out);
     int attn_hd_max;                                             /* largest hd attn_head takes */
+    /* cpu_attention_head_f16 for hd <= attn_hd_max, hd % 8 == 0 (NULL: portable) */
+    void (*attn_head_f16)(const float *q, const uint16_t *k, const uint16_t *v, size_t stride,
+                          int len, int hd, float scale, float *scratch, float *out);
+    void (*swiglu)(float *a, const float *b, int n);             /* a = silu(a) * b */
     /* one K-quant block: sum over 16 groups g of sc[g] * (w . x over values 16g..16g+15),
        w an unpacked weight block (values in [-32, 31]), x a q8_K block's qs */
     int32_t (*dot_k)(const int8_t *w, const int8_t *x, const int16_t *sc);

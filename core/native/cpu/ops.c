@@ -22,11 +22,14 @@ float cpu_dot(const float *a, const float *b, int n)
     return s;
 }
 
+/* As ggml's rms_norm followed by its mul: squares in float summed in double, the scale
+   1/sqrt(mean + eps) in float, then x * scale * weight with a rounding after each product. */
 void cpu_rmsnorm(float *y, const float *x, const float *weight, int n, float eps)
 {
     double ss = 0;
-    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
-    float scale = (float)(1.0 / sqrt(ss / n + eps));
+    for (int i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
+    const float mean = (float)(ss / n);
+    const float scale = 1.0f / sqrtf(mean + eps);
     for (int i = 0; i < n; i++) y[i] = x[i] * scale * weight[i];
 }
 
@@ -77,6 +80,36 @@ void cpu_rope(float *x, int n_heads, int head_dim, int rope_dim, const double *i
     }
 }
 
+void cpu_rope_angles(float *cos_sin, int rope_dim, float pos, float freq_base,
+                     float freq_scale, const float *factors)
+{
+    const float theta_scale = powf(freq_base, -2.0f / (float)rope_dim);
+    float theta = pos;
+    for (int i = 0; i < rope_dim / 2; i++) {
+        const float angle = freq_scale * (factors ? theta / factors[i] : theta);
+        cos_sin[2 * i] = cosf(angle);
+        cos_sin[2 * i + 1] = sinf(angle);
+        theta *= theta_scale;
+    }
+}
+
+void cpu_rope_rotate(float *x, int n_heads, int head_dim, int rope_dim, const float *cos_sin,
+                     int neox)
+{
+    const int half = rope_dim / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + h * head_dim;
+        for (int i = 0; i < half; i++) {
+            const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
+            const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+            const float v0 = v[i0], v1 = v[i1];
+            /* one rounding less than v0 c - v1 s: ggml's build contracts it to this FMA */
+            v[i0] = fmaf(v0, c, -(v1 * s));
+            v[i1] = fmaf(v0, s, v1 * c);
+        }
+    }
+}
+
 void cpu_softmax(float *x, int n)
 {
     float max = x[0];
@@ -88,9 +121,4 @@ void cpu_softmax(float *x, int n)
     }
     float inv = (float)(1.0 / sum);
     for (int i = 0; i < n; i++) x[i] *= inv;
-}
-
-void cpu_swiglu(float *a, const float *b, int n)
-{
-    for (int i = 0; i < n; i++) a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
 }
