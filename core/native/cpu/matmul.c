@@ -171,38 +171,24 @@ static void attn_head_portable(const float *q, const float *k, const float *v, s
 
 /* ---- llama.cpp's attention and SiLU arithmetic ------------------------------------------ */
 
-static float float_of_bits(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static uint32_t bits_of_float(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
 float cpu_expf_ggml(float x)
 {
     const float shift = 0x1.8p23f;                      /* adding it rounds to an integer */
     const float z = fmaf(x, 0x1.715476p+0f, shift);     /* shift + n, n = round(x / ln2) */
     const float n = z - shift;
     const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));   /* x - n ln2 */
-    const uint32_t e = bits_of_float(z) << 23;          /* n in the exponent field */
+    const uint32_t e = f32_to_bits(z) << 23;          /* n in the exponent field */
     const float u = b * b;
     const float p = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
                               fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
                          u, 0x1.ffffecp-1f * b);       /* e^b - 1 */
     if (fabsf(n) <= 126.0f) {
-        const float k = float_of_bits(e + bits_of_float(1.0f));     /* 2^n */
+        const float k = bits_to_f32(e + f32_to_bits(1.0f));     /* 2^n */
         return fmaf(k, p, k);
     }
     /* 2^n out of float range: 2^n = s1 * s2 */
     const uint32_t low = n <= 0.0f ? 0x82000000u : 0u;
-    const float s1 = float_of_bits(0x7f000000u + low), s2 = float_of_bits(e - low);
+    const float s1 = bits_to_f32(0x7f000000u + low), s2 = bits_to_f32(e - low);
     if (fabsf(n) > 192.0f) return s1 * s1;
     return fmaf(s2, p, s2) * s1;
 }

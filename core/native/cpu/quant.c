@@ -13,20 +13,6 @@ _Static_assert(sizeof(block_q4_k) == 144, "block_q4_k layout");
 _Static_assert(sizeof(block_q5_k) == 176, "block_q5_k layout");
 _Static_assert(sizeof(block_q6_k) == 210, "block_q6_k layout");
 
-static float bits_to_f32(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static uint32_t f32_to_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
 float fp16_to_f32(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;

@@ -16,6 +16,7 @@
 #define EVALLUA_NATIVE_CPU_QUANT_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "native/gguf.h"
 
@@ -46,6 +47,21 @@ typedef struct block_q6_k {
     int8_t scales[QK_K / 16];
     uint16_t d;
 } block_q6_k;
+
+/* The float whose IEEE bits are u, and the bits of f (no conversion, no aliasing). */
+static inline float bits_to_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline uint32_t f32_to_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
 
 /* IEEE half -> float (exact, subnormals included). */
 float fp16_to_f32(uint16_t h);
