@@ -1,6 +1,7 @@
 /* lua_pull.c — the "evallua.pull" module: one call runs a whole `evallua data pull` in C (every
  * HTTP event is handled there; Lua only says which splits and gets the outcome back). */
 #include "data/pull.h"
+#include "host/lua_fields.h"
 #include "host/modules.h"
 
 #include <lauxlib.h>
@@ -66,12 +67,6 @@ static pull_split *read_splits(lua_State *L, int idx, size_t *n)
         if (!s[i].dataset || !s[i].split) luaL_error(L, "split %d needs dataset and split", (int)i + 1);
     }
     return s;
-}
-
-static void set_int(lua_State *L, const char *key, size_t v)
-{
-    lua_pushinteger(L, (lua_Integer)v);
-    lua_setfield(L, -2, key);
 }
 
 /* Push the outcome of one split as a table. */

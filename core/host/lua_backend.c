@@ -26,6 +26,7 @@
  * involved, and the responses are converted back in one pass, each C response freed as soon
  * as its table is made. */
 #include "cache/cache_backend.h"
+#include "host/lua_fields.h"
 #include "http/openai.h"
 #include "native/backend_native.h"
 #include "json_lua.h"
@@ -269,18 +270,6 @@ static void read_request(lua_State *L, lua_Integer i, eval_request *r, const eva
     read_until(L, t, &r->gen, prev ? &prev->gen : NULL, o);
 }
 
-static void set_int(lua_State *L, const char *key, lua_Integer v)
-{
-    lua_pushinteger(L, v);
-    lua_setfield(L, -2, key);
-}
-
-static void set_string(lua_State *L, const char *key, const char *v)
-{
-    lua_pushstring(L, v);
-    lua_setfield(L, -2, key);
-}
-
 /* The Lua table of response r to request q (fields as in the header comment). */
 static void push_response(lua_State *L, const eval_request *q, const eval_response *r)
 {
@@ -499,8 +488,7 @@ static int backend_stats_get(lua_State *L)
     set_int(L, "retries", s->retries);
     set_int(L, "prompt_tokens", s->prompt_tokens);
     set_int(L, "completion_tokens", s->completion_tokens);
-    lua_pushnumber(L, s->wall_seconds);
-    lua_setfield(L, -2, "wall_seconds");
+    set_number(L, "wall_seconds", s->wall_seconds);
     if (lb->http) push_http_stats(L, lb->http);
     return 1;
 }
@@ -515,38 +503,24 @@ static int backend_info(lua_State *L)
         return 1;
     }
     lua_createtable(L, 0, 18);
-    lua_pushstring(L, info.arch);
-    lua_setfield(L, -2, "arch");
-    lua_pushstring(L, info.chat_format ? info.chat_format : "unknown");
-    lua_setfield(L, -2, "chat_format");
-    lua_pushinteger(L, info.ctx);
-    lua_setfield(L, -2, "ctx");
-    lua_pushinteger(L, info.threads);
-    lua_setfield(L, -2, "threads");
-    lua_pushnumber(L, info.load_seconds);
-    lua_setfield(L, -2, "load_seconds");
-    lua_pushinteger(L, (lua_Integer)info.model_bytes);
-    lua_setfield(L, -2, "model_bytes");
-    lua_pushinteger(L, (lua_Integer)info.peak_rss_bytes);
-    lua_setfield(L, -2, "peak_rss_bytes");
-    lua_pushinteger(L, info.truncated);
-    lua_setfield(L, -2, "truncated");
-    lua_pushinteger(L, info.tokens_evaluated);
-    lua_setfield(L, -2, "tokens_evaluated");
-    lua_pushinteger(L, info.tokens_reused);
-    lua_setfield(L, -2, "tokens_reused");
-    lua_pushnumber(L, info.prefill_seconds > 0 ? info.prefill_tokens / info.prefill_seconds : 0);
-    lua_setfield(L, -2, "prefill_tokens_per_second");
-    lua_pushnumber(L, info.decode_seconds > 0 ? info.decode_tokens / info.decode_seconds : 0);
-    lua_setfield(L, -2, "decode_tokens_per_second");
-    lua_pushinteger(L, info.prefill_tokens);
-    lua_setfield(L, -2, "prefill_tokens");
-    lua_pushnumber(L, info.prefill_seconds);
-    lua_setfield(L, -2, "prefill_seconds");
-    lua_pushinteger(L, info.decode_tokens);
-    lua_setfield(L, -2, "decode_tokens");
-    lua_pushnumber(L, info.decode_seconds);
-    lua_setfield(L, -2, "decode_seconds");
+    set_string(L, "arch", info.arch);
+    set_string(L, "chat_format", info.chat_format ? info.chat_format : "unknown");
+    set_int(L, "ctx", info.ctx);
+    set_int(L, "threads", info.threads);
+    set_number(L, "load_seconds", info.load_seconds);
+    set_int(L, "model_bytes", (lua_Integer)info.model_bytes);
+    set_int(L, "peak_rss_bytes", (lua_Integer)info.peak_rss_bytes);
+    set_int(L, "truncated", info.truncated);
+    set_int(L, "tokens_evaluated", info.tokens_evaluated);
+    set_int(L, "tokens_reused", info.tokens_reused);
+    set_number(L, "prefill_tokens_per_second",
+               info.prefill_seconds > 0 ? info.prefill_tokens / info.prefill_seconds : 0);
+    set_number(L, "decode_tokens_per_second",
+               info.decode_seconds > 0 ? info.decode_tokens / info.decode_seconds : 0);
+    set_int(L, "prefill_tokens", info.prefill_tokens);
+    set_number(L, "prefill_seconds", info.prefill_seconds);
+    set_int(L, "decode_tokens", info.decode_tokens);
+    set_number(L, "decode_seconds", info.decode_seconds);
     return 1;
 }
 

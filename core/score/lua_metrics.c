@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/lua_fields.h"
 #include "host/modules.h"
 #include "score/math_equiv.h"
 #include "score/ngram_metrics.h"
@@ -141,12 +142,6 @@ static int m_squad(lua_State *L)
     set_numbers(L, "exact", ex, n);
     set_numbers(L, "f1", f1, n);
     return 1;
-}
-
-static void set_number(lua_State *L, const char *name, double v)
-{
-    lua_pushnumber(L, v);
-    lua_setfield(L, -2, name);
 }
 
 /* Fill the summary table on top with the keys HF evaluate's squad_v2 returns. */

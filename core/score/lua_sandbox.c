@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "host/lua_fields.h"
 #include "host/modules.h"
 #include "request/request.h"
 #include "score/sandbox.h"
@@ -109,25 +110,13 @@ static const char **check_programs(lua_State *L, size_t *n)
     return p;
 }
 
-static void set_str(lua_State *L, const char *k, const char *v, size_t len)
-{
-    lua_pushlstring(L, v, len);
-    lua_setfield(L, -2, k);
-}
-
-static void set_bool(lua_State *L, const char *k, int v)
-{
-    lua_pushboolean(L, v);
-    lua_setfield(L, -2, k);
-}
-
 static void push_result(lua_State *L, const sandbox_result *r)
 {
     lua_createtable(L, 0, 11);
     lua_pushstring(L, sandbox_status_name(r->status));
     lua_setfield(L, -2, "status");
     set_bool(L, "passed", r->status == SANDBOX_PASSED);
-    set_str(L, "reason", r->reason, strlen(r->reason));
+    set_lstring(L, "reason", r->reason, strlen(r->reason));
     if (r->exit_code >= 0) {
         lua_pushinteger(L, r->exit_code);
         lua_setfield(L, -2, "exit_code");
@@ -138,8 +127,8 @@ static void push_result(lua_State *L, const sandbox_result *r)
     }
     lua_pushnumber(L, r->seconds);
     lua_setfield(L, -2, "seconds");
-    set_str(L, "stdout", r->out, r->out_len);
-    set_str(L, "stderr", r->err, r->err_len);
+    set_lstring(L, "stdout", r->out, r->out_len);
+    set_lstring(L, "stderr", r->err, r->err_len);
     set_bool(L, "stdout_truncated", r->out_truncated);
     set_bool(L, "stderr_truncated", r->err_truncated);
 }
@@ -204,9 +193,9 @@ static int sb_isolation(lua_State *L)
     set_bool(L, "own_uid", s->own_uid);
     set_bool(L, "user_ns", s->user_ns);
     set_bool(L, "nproc_binds", s->nproc_binds);
-    set_str(L, "python", s->python, strlen(s->python));
-    set_str(L, "summary", s->summary, strlen(s->summary));
-    set_str(L, "note", s->note, strlen(s->note));
+    set_lstring(L, "python", s->python, strlen(s->python));
+    set_lstring(L, "summary", s->summary, strlen(s->summary));
+    set_lstring(L, "note", s->note, strlen(s->note));
     return 1;
 }
 
