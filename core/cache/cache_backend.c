@@ -1,5 +1,6 @@
 /* cache_backend.c — the caching decorator of cache_backend.h. */
 #include "cache_backend.h"
+#include "util/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,13 +24,6 @@ typedef struct cache_backend {
     uint8_t (*keys)[SHA256_DIGEST_LEN]; /* ... whose cache key is keys[miss[j]] */
     unsigned char *stored;    /* stored[j]: sent[j]'s response went through the hook */
 } cache_backend;
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* Report a cache error once and stop using the cache. */
 static void cache_broke(cache_backend *cb, const char *msg)
@@ -122,7 +116,7 @@ static int cb_run(backend *base, const eval_request *reqs, eval_response *resps,
                   char *err, size_t errlen)
 {
     cache_backend *cb = (cache_backend *)base;
-    double t0 = mono_s();
+    double t0 = mono_seconds();
     int rc = 0;
     if (n) memset(resps, 0, n * sizeof *resps);
     size_t *miss = xmalloc((n ? n : 1) * sizeof *miss);
@@ -134,7 +128,7 @@ static int cb_run(backend *base, const eval_request *reqs, eval_response *resps,
     free(miss);
     char ferr[512];
     if (!cb->broken && cache_flush(cb->c, ferr, sizeof ferr) != 0) cache_broke(cb, ferr);
-    cb->wall_seconds += mono_s() - t0;
+    cb->wall_seconds += mono_seconds() - t0;
     update_stats(cb);
     return rc;
 }

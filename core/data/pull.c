@@ -2,6 +2,7 @@
  * transfers are drained and acted on (page written, retried later, or the split failed), as
  * in curl's multi examples; a split whose size is unknown sends its first page alone. */
 #include "pull_internal.h"
+#include "util/clock.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -32,13 +33,6 @@ typedef struct pull_run_state {
     size_t n_retry, cap_retry;
     size_t finished;  /* splits in PHASE_DONE or PHASE_SKIP */
 } pull_run_state;
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 void pull_opts_init(pull_opts *o)
 {
@@ -266,7 +260,7 @@ static page_job *next_fresh(pull_run_state *st)
 /* Fill free slots; returns the earliest time a waiting job is due (-1: none waiting). */
 static double start_more(pull_run_state *st)
 {
-    double now = mono_s(), next_due = -1;
+    double now = mono_seconds(), next_due = -1;
     while (transport_busy(st->t) < st->o->concurrency) {
         page_job *j = take_due(st, now, &next_due);
         if (!j) j = next_fresh(st);
@@ -295,7 +289,7 @@ static void schedule_retry(pull_run_state *st, page_job *j, double retry_after, 
     double wait = st->o->retry_base_s * pow(2.0, j->attempt - 1);
     if (wait > PULL_MAX_BACKOFF_S) wait = PULL_MAX_BACKOFF_S;
     if (retry_after > wait) wait = retry_after < 600 ? retry_after : 600;
-    j->ready = mono_s() + wait;
+    j->ready = mono_seconds() + wait;
     if (st->n_retry == st->cap_retry) {
         st->cap_retry = st->cap_retry ? 2 * st->cap_retry : 32;
         st->retry = xrealloc(st->retry, st->cap_retry * sizeof *st->retry);
@@ -421,7 +415,7 @@ static int run_loop(pull_run_state *st, pull_meter *meter, char *err, size_t err
         if (transport_busy(st->t) == 0) {
             if (due < 0) /* nothing in flight or waiting, yet a split is unsettled: a bug */
                 return errf(err, errlen, "the pull stopped with nothing left to send");
-            double left = (due - mono_s()) * 1000.0;
+            double left = (due - mono_seconds()) * 1000.0;
             wait_ms = left < 0 ? 0 : left < PULL_POLL_MS ? (int)left + 1 : PULL_POLL_MS;
         }
         if (transport_wait(st->t, wait_ms, err, errlen) != 0) return -1;

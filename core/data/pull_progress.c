@@ -8,6 +8,7 @@
  * elsewhere the block is printed at most every 10 s and once at the end; nothing at all with
  * EVALLUA_NO_PROGRESS set to anything but "" or "0". */
 #include "pull_internal.h"
+#include "util/clock.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +25,6 @@ struct pull_meter {
     int started;
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 pull_meter *pull_meter_open(int on)
 {
     const char *off = getenv("EVALLUA_NO_PROGRESS");
@@ -38,7 +32,7 @@ pull_meter *pull_meter_open(int on)
     pull_meter *m = xcalloc(1, sizeof *m);
     m->out = stderr;
     m->tty = isatty(fileno(stderr));
-    m->start = now_s();
+    m->start = mono_seconds();
     return m;
 }
 
@@ -89,7 +83,7 @@ static void total_line(buf *b, const pull_meter *m, const pull_state *sp, size_t
         want += sp[i].want;
         resumed += sp[i].out->pages_resumed;
     }
-    double el = now_s() - m->start, rate = el > 0.001 ? (double)(pages - resumed) / el : 0;
+    double el = mono_seconds() - m->start, rate = el > 0.001 ? (double)(pages - resumed) / el : 0;
     char elapsed[24], eta[24];
     clock_text(elapsed, sizeof elapsed, el);
     if (pages >= total) snprintf(eta, sizeof eta, "00:00");
@@ -122,7 +116,7 @@ static void block(buf *b, const pull_meter *m, const pull_state *sp, size_t n, s
 void pull_meter_tick(pull_meter *m, const pull_state *splits, size_t n, int final)
 {
     if (!m || n == 0) return;
-    double t = now_s();
+    double t = mono_seconds();
     if (!final && (t - m->last) < (m->tty ? 0.1 : 10.0)) return;
     if (!final && !m->tty && !m->started) { /* a log gets its first block after 10 s */
         m->started = 1;

@@ -1,6 +1,7 @@
 /* lua_sys.c — "evallua.sys": the few operating-system services the Lua library needs
  * (directory listing, atomic file writes, clocks) with errors that name the path. */
 #include "host.h"
+#include "util/clock.h"
 #include "modules.h"
 #include "util/buf.h"
 
@@ -159,9 +160,7 @@ static int sys_time(lua_State *L)
 /* sys.monotonic() -> seconds on a monotonic clock (for durations) */
 static int sys_monotonic(lua_State *L)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    lua_pushnumber(L, (double)ts.tv_sec + ts.tv_nsec / 1e9);
+    lua_pushnumber(L, mono_seconds());
     return 1;
 }
 

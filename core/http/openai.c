@@ -2,6 +2,7 @@
  * A run is engine.c; an attempt's verdict is classify.c; the wire is transport.c; where an
  * attempt goes is endpoints.c; how fast is ratelimit.c; bodies and parsing are openai_json.c. */
 #include "openai.h"
+#include "util/clock.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -28,9 +29,7 @@ static void oai_curl_global_init(void)
 
 double oai_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return mono_seconds();
 }
 
 double oai_rand01(oai_backend *b)

@@ -2,6 +2,7 @@
  * (transport_plain.c) and libcurl: curl multi + epoll, one reusable easy handle per slot
  * (see transport.h). */
 #include "transport.h"
+#include "util/clock.h"
 
 #include "openai_json.h"
 #include "transport_plain.h"
@@ -52,13 +53,6 @@ struct transport {
     struct curl_slist *headers;
     transport_opts o;
 };
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- curl callbacks ----------------------------------------------------------------- */
 
@@ -112,7 +106,7 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
     shard *sh = userp;
-    sh->timer_due = timeout_ms < 0 ? -1 : mono_s() + (double)timeout_ms / 1000.0;
+    sh->timer_due = timeout_ms < 0 ? -1 : mono_seconds() + (double)timeout_ms / 1000.0;
     return 0;
 }
 
@@ -363,7 +357,7 @@ static int start_transfer(transport *t, xfer *x, const char *url, int get, char 
     x->too_big = 0;
     x->status = 0;
     x->errbuf[0] = '\0';
-    x->started = mono_s();
+    x->started = mono_seconds();
     buf_clear(&x->url);
     buf_puts(&x->url, url);
     x->via = TRANSPORT_PLAIN;
@@ -403,7 +397,7 @@ static int act(shard *sh, curl_socket_t s, int flags, char *err, size_t errlen)
 /* Give every shard whose timer is due its CURL_SOCKET_TIMEOUT. */
 static int run_timers(transport *t, char *err, size_t errlen)
 {
-    double now = mono_s();
+    double now = mono_seconds();
     for (int i = 0; i < t->n_shards; i++) {
         shard *sh = &t->shards[i];
         if (sh->timer_due < 0 || sh->timer_due > now) continue;
@@ -417,7 +411,7 @@ static int run_timers(transport *t, char *err, size_t errlen)
    plain transfer has finished and waits for transport_done). */
 static int timer_wait_ms(const transport *t, int max_ms)
 {
-    double now = mono_s(), ms = max_ms;
+    double now = mono_seconds(), ms = max_ms;
     for (int i = 0; i < t->n_shards; i++) {
         if (t->shards[i].timer_due < 0) continue;
         double left = ceil((t->shards[i].timer_due - now) * 1000.0);
@@ -463,7 +457,7 @@ int transport_wait(transport *t, int max_ms, char *err, size_t errlen)
     int stop = t->next_event + TRANSPORT_CHUNK < t->n_events ? t->next_event + TRANSPORT_CHUNK : t->n_events;
     while (t->next_event < stop)
         if (act_on_event(t, &t->events[t->next_event++], err, errlen) != 0) return -1;
-    if (t->plain) plain_expire(t->plain, mono_s());
+    if (t->plain) plain_expire(t->plain, mono_seconds());
     return run_timers(t, err, errlen);
 }
 

@@ -16,6 +16,7 @@
  * connection's index and the generation of its socket (bumped at every close); an event of
  * an earlier generation is dropped. */
 #include "transport_plain.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <math.h>
@@ -142,13 +143,6 @@ struct plain_transport {
     char *rbuf;              /* PLAIN_READ_BUF bytes */
 };
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static xfer *xfer_of(plain_transport *p, const plain_slot *s)
 {
     return &p->xs[s - p->slots];
@@ -156,7 +150,7 @@ static xfer *xfer_of(plain_transport *p, const plain_slot *s)
 
 static long ms_since(double t0)
 {
-    return (long)((mono_s() - t0) * 1000.0 + 0.5);
+    return (long)((mono_seconds() - t0) * 1000.0 + 0.5);
 }
 
 /* ---- URLs ----------------------------------------------------------------------------- */
@@ -572,7 +566,7 @@ static void connect_next(plain_transport *p, pconn *c, plain_slot *s, int last_e
         if (connect_err == EINPROGRESS && send_early(p, c, s)) return;
         if (connect_err == EINPROGRESS && watch(p, c, EPOLLOUT) == 0) {
             c->connecting = 1;
-            c->connect_due = p->o.connect_timeout_s > 0 ? mono_s() + p->o.connect_timeout_s : INFINITY;
+            c->connect_due = p->o.connect_timeout_s > 0 ? mono_seconds() + p->o.connect_timeout_s : INFINITY;
             dl_push(&p->connecting, &c->link);
             return;
         }
@@ -616,7 +610,7 @@ static void attach(plain_transport *p, plain_slot *s, int fresh)
     c = conn_new(p, s->ep);
     c->slot = (int)(s - p->slots);
     s->conn = c;
-    c->connect_start = mono_s();
+    c->connect_start = mono_seconds();
     connect_next(p, c, s, ECONNREFUSED);
 }
 

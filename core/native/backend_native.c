@@ -2,6 +2,7 @@
  * and rolling requests with prefix sharing, on the CPU or the GPU (see backend_native.h for the
  * rules); generation is in generate.c. */
 #include "native/backend_native.h"
+#include "util/clock.h"
 #include "native/native_internal.h"
 
 #include <math.h>
@@ -62,9 +63,7 @@ static double memory_limit(size_t cfg_limit, const char **source)
 
 double native_now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    return mono_seconds();
 }
 
 /* ---- responses and progress ---------------------------------------------------------- */

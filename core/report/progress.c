@@ -1,5 +1,6 @@
 /* progress.c — the per-task progress meter (see progress.h). */
 #include "progress.h"
+#include "util/clock.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,13 +31,6 @@ struct progress {
     task_state *tasks;
     size_t n_tasks;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- formatting ------------------------------------------------------------------------- */
 
@@ -220,7 +214,7 @@ progress *progress_open(FILE *out)
     p->out = out ? out : stderr;
     p->tty = isatty(fileno(p->out));
     p->silent = off && *off && strcmp(off, "0") != 0;
-    p->start = p->last_draw = now_s();
+    p->start = p->last_draw = mono_seconds();
     return p;
 }
 
@@ -293,7 +287,7 @@ void progress_retrying(progress *p, int task, int delta)
 void progress_tick(progress *p)
 {
     if (!p || p->silent) return;
-    double t = now_s();
+    double t = mono_seconds();
     double interval = p->tty ? PROGRESS_TTY_INTERVAL : PROGRESS_LOG_INTERVAL;
     if (t - p->last_draw >= interval) draw(p, t, 0);
 }
@@ -320,7 +314,7 @@ void progress_update(progress *p, size_t done, size_t failed, size_t retrying, i
 void progress_finish(progress *p)
 {
     if (!p || p->silent) return;
-    draw(p, now_s(), 1);
+    draw(p, mono_seconds(), 1);
     p->silent = 1;
 }
 

@@ -4,6 +4,7 @@
  * The child's side is sandbox_child.c; choosing the isolation is sandbox_probe.c. */
 #define _GNU_SOURCE
 #include "score/sandbox.h"
+#include "util/clock.h"
 #include "score/sandbox_impl.h"
 #include "util/buf.h"
 
@@ -82,13 +83,6 @@ static const char harness_guarded[] = HARNESS_BODY "_main(True)\n";
 static const char harness_plain[] = HARNESS_BODY "_main(False)\n";
 
 /* --- small helpers ------------------------------------------------------------------ */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int online_cpus(void)
 {
@@ -418,7 +412,7 @@ static int job_start(job *j, run_ctx *c, size_t i, char *err, size_t n)
     plan.out_fd = pipes[0][1];
     plan.err_fd = pipes[1][1];
     plan.st_fd = pipes[2][1];
-    j->t0 = now_s();
+    j->t0 = mono_seconds();
     j->pid = sandbox_child_spawn(&plan);
     int spawn_errno = errno;
     for (int k = 0; k < 3; k++) {
@@ -457,7 +451,7 @@ static void job_status(job *j, const run_ctx *c, const char *s, size_t n)
             memcpy(&j->wstatus, j->status + at + 1, sizeof(int));
         } else if (tag == 'S' && !j->started) {
             j->started = 1;
-            j->deadline = now_s() + c->o->timeout_s;
+            j->deadline = mono_seconds() + c->o->timeout_s;
         } else if (tag == 'K' && j->started) {
             j->done = 1;
         }
@@ -560,7 +554,7 @@ static void job_finish(job *j, run_ctx *c)
     if (j->workdir[0]) sandbox_rmtree(j->workdir);
     sandbox_result *r = &c->results[j->index];
     memset(r, 0, sizeof *r);
-    r->seconds = now_s() - j->t0;
+    r->seconds = mono_seconds() - j->t0;
     r->out = capture_take(&j->out, &r->out_len, &r->out_truncated);
     r->err = capture_take(&j->err, &r->err_len, &r->err_truncated);
     classify(j, c, wstatus, r);
@@ -599,7 +593,7 @@ static void poll_jobs(job *jobs, int nj, run_ctx *c)
 {
     struct pollfd pf[4 * 64];
     int owner[4 * 64], kind[4 * 64], np = 0, have_pidfd = 1;
-    double t = now_s(), wait_s = POLL_MAX_MS / 1000.0;
+    double t = mono_seconds(), wait_s = POLL_MAX_MS / 1000.0;
     for (int i = 0; i < nj; i++) {
         if (!jobs[i].used) continue;
         for (int k = 0; k < 4; k++) {
@@ -626,7 +620,7 @@ static void poll_jobs(job *jobs, int nj, run_ctx *c)
 static int check_jobs(job *jobs, int nj, run_ctx *c)
 {
     int finished = 0, cancel = cancelled(c);
-    double t = now_s();
+    double t = mono_seconds();
     for (int i = 0; i < nj; i++) {
         job *j = &jobs[i];
         if (!j->used) continue;
